@@ -1,0 +1,44 @@
+/*
+ * kern.h — the kernel table: every hot numeric routine has a scalar
+ * reference (src/kern/ref, suffix _ref) and optional SIMD variants
+ * (src/kern/x86, suffixes _avx2, _avx512, _vnni...). es_kern() returns the
+ * table chosen once for this CPU (CPUID + XGETBV); EDGESEQ_ISA=ref|avx2|avx512
+ * forces a path for tests.
+ *
+ * Matrix legend: row-major everywhere. Linear weights are stored as
+ * PyTorch does, W (out, in), so y = x·Wᵀ is gemm_nt.
+ *   gemm_nt: C(M,N) (+)= A(M,K) · B(N,K)ᵀ    forward of a linear layer
+ *   gemm_nn: C(M,N) (+)= A(M,K) · B(K,N)     dX = dY·W
+ *   gemm_tn: C(M,N) (+)= A(K,M)ᵀ · B(K,N)    dW = dYᵀ·X
+ * `acc` = 0 overwrites C, 1 adds to it. lda/ldb/ldc are row strides in
+ * elements. Kernels split work over the pool by fixed output blocks, so
+ * results are identical for any thread count.
+ */
+#ifndef ES_KERN_KERN_H
+#define ES_KERN_KERN_H
+
+#include "core/pool.h"
+
+typedef void (*es_gemm_fn)(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                           const float *B, int ldb, int M, int N, int K, int acc);
+
+typedef struct es_kern_table {
+    const char *isa; /* "ref", "avx2", "avx512" */
+    es_gemm_fn gemm_nt;
+    es_gemm_fn gemm_nn;
+    es_gemm_fn gemm_tn;
+} es_kern_table;
+
+/* The table for this CPU (chosen once, thread-safe). */
+const es_kern_table *es_kern(void);
+/* The scalar reference table (for tests of SIMD variants). */
+const es_kern_table *es_kern_ref(void);
+
+void es_gemm_nt_ref(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
+                    int ldb, int M, int N, int K, int acc);
+void es_gemm_nn_ref(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
+                    int ldb, int M, int N, int K, int acc);
+void es_gemm_tn_ref(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
+                    int ldb, int M, int N, int K, int acc);
+
+#endif

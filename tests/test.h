@@ -1,0 +1,51 @@
+/*
+ * test.h — minimal test harness: CHECK records a failure and continues;
+ * TEST_MAIN_END returns non-zero if anything failed. Fixture paths come
+ * from ES_SHARED_DIR (a CMake cache variable, default ../shared).
+ */
+#ifndef ES_TEST_H
+#define ES_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int g_checks, g_fails;
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        g_checks++;                                                           \
+        if (!(cond)) {                                                        \
+            g_fails++;                                                        \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fputc('\n', stderr);                                              \
+        }                                                                     \
+    } while (0)
+
+#define REQUIRE(cond, ...)                                                    \
+    do {                                                                      \
+        CHECK(cond, __VA_ARGS__);                                             \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "fatal; %d checks, %d failed\n", g_checks, g_fails); \
+            exit(1);                                                          \
+        }                                                                     \
+    } while (0)
+
+#define TEST_MAIN_END()                                                       \
+    do {                                                                      \
+        printf("%d checks, %d failed\n", g_checks, g_fails);                  \
+        return g_fails ? 1 : 0;                                               \
+    } while (0)
+
+/* Path under the fixtures directory; static buffer, one at a time. */
+static inline const char *fixture(const char *rel) {
+    static char buf[4][4096];
+    static int k;
+    k = (k + 1) & 3;
+    snprintf(buf[k], sizeof buf[k], "%s/fixtures/%s", ES_SHARED_DIR, rel);
+    return buf[k];
+}
+
+#endif
