@@ -24,6 +24,7 @@ static const cli_command ES_CLI_COMMANDS[] = {
     {"info", cmd_info, "show a model's configuration, parameter count, dtype and files"},
     {"tokenize", cmd_tokenize, "text -> token ids (and pieces with --json)"},
     {"detokenize", cmd_detokenize, "token ids -> text"},
+    {"data", cmd_data, "fetch the real corpora; SpamAssassin split stats and lists"},
 };
 /* ================================================================================== */
 
