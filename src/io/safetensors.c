@@ -181,9 +181,12 @@ static size_t put_utf8(char *d, uint32_t cp) {
 }
 
 /* Scans the JSON string starting at s[*pos] == '"' and advances *pos past
- * its closing quote. If out != NULL, also unescapes it into an es_malloc'd
- * string (never longer than the escaped text), refusing NUL characters and
- * lone UTF-16 surrogates. */
+ * its closing quote, refusing raw control characters, bad escapes and lone
+ * UTF-16 surrogates (as serde_json, which the official library uses, does;
+ * json-c would let surrogates through) and NUL characters (names and
+ * metadata are C strings here).
+ * If out != NULL, also unescapes it into an es_malloc'd string (never longer
+ * than the escaped text). */
 static es_status scan_string(const unsigned char *s, size_t len, size_t *pos, char **out,
                              const char *file, es_error *err) {
     size_t start = *pos, i = start + 1;
@@ -192,20 +195,22 @@ static es_status scan_string(const unsigned char *s, size_t len, size_t *pos, ch
         return es_errf(err, ES_ERR_FORMAT, "%s: unterminated string at file offset %zu", file,
                        8 + start);
     size_t close = i;
-    *pos = close + 1;
-    if (!out) return ES_OK;
-    char *d = es_malloc(close - start);
-    if (!d) return es_errf(err, ES_ERR_NOMEM, "%s: out of memory scanning header", file);
+    char *d = NULL;
+    if (out) {
+        d = es_malloc(close - start);
+        if (!d) return es_errf(err, ES_ERR_NOMEM, "%s: out of memory scanning header", file);
+    }
     size_t dn = 0;
     const char *why = NULL;
     for (i = start + 1; i < close && !why;) {
         unsigned char c = s[i];
         if (c < 0x20) {
-            why = "control character inside a string";
+            why = "control character";
             break;
         }
         if (c != '\\') {
-            d[dn++] = (char)c;
+            if (d) d[dn] = (char)c;
+            dn++;
             i++;
             continue;
         }
@@ -225,7 +230,8 @@ static es_status scan_string(const unsigned char *s, size_t len, size_t *pos, ch
         default: why = "bad escape"; continue;
         }
         if (simple) {
-            d[dn++] = simple;
+            if (d) d[dn] = simple;
+            dn++;
             continue;
         }
         uint32_t cp, lo;
@@ -235,8 +241,8 @@ static es_status scan_string(const unsigned char *s, size_t len, size_t *pos, ch
         }
         i += 4;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (i + 1 < close && s[i] == '\\' && s[i + 1] == 'u' && read_hex4(s, close, i + 2, &lo) &&
-                lo >= 0xDC00 && lo <= 0xDFFF) {
+            if (i + 1 < close && s[i] == '\\' && s[i + 1] == 'u' &&
+                read_hex4(s, close, i + 2, &lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 i += 6;
             } else {
@@ -252,15 +258,19 @@ static es_status scan_string(const unsigned char *s, size_t len, size_t *pos, ch
             continue;
         }
         /* \uXXXX is 6 input bytes (12 for a pair), at most 4 output bytes. */
-        dn += put_utf8(d + dn, cp);
+        char tmp[4];
+        dn += put_utf8(d ? d + dn : tmp, cp);
     }
     if (why) {
         es_free(d);
-        return es_errf(err, ES_ERR_FORMAT, "%s: %s in the name at file offset %zu", file, why,
+        return es_errf(err, ES_ERR_FORMAT, "%s: %s in the string at file offset %zu", file, why,
                        8 + start);
     }
-    d[dn] = 0;
-    *out = d;
+    *pos = close + 1;
+    if (d) {
+        d[dn] = 0;
+        *out = d;
+    }
     return ES_OK;
 }
 
@@ -555,7 +565,7 @@ static es_status parse_buffer(es_weights *w, const unsigned char *buf, size_t le
 
     struct json_tokener *tok = json_tokener_new();
     if (!tok) return es_errf(err, ES_ERR_NOMEM, "%s: out of memory parsing header", file);
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
     struct json_object *root = json_tokener_parse_ex(tok, (const char *)h, (int)jn);
     enum json_tokener_error je = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
