@@ -11,10 +11,10 @@
  * offered at (min NORMAL score − 10) ("kUnkPenalty"). A candidate replaces
  * best[k] only when strictly greater, so among equal scores the earliest
  * offer wins, exactly as in SentencePiece. USER_DEFINED pieces score
- * bytes·max_score − 0.1 (evaluated in double, as the C++ expression
- * `length * max_score_ - 0.1` is, then stored in float); UNUSED pieces
- * are never offered. Scores are summed in float like the reference, so
- * ties break identically. Cost: O(n · longest piece).
+ * bytes·max_score − 0.1; UNUSED pieces are never offered. Rounding
+ * follows the reference bit for bit (piece candidates are summed in
+ * double and stored as float, <unk> candidates are summed in float), so
+ * near-ties break identically. Cost: O(n · longest piece).
  *
  * After backtracking, consecutive <unk> pieces merge into one token whose
  * surface covers them (PopulateSentencePieceText), or, with byte_fallback,
@@ -63,23 +63,19 @@ static size_t viterbi(const es_tokenizer *tok, const uint8_t *s, size_t n, best_
             if (p->type == ES_SPM_UNUSED) continue;
             const size_t length = k - pos;
             best_node *dst = &best[k];
-            if (p->type == ES_SPM_USER_DEFINED) {
-                /* SentencePiece: (float)(length * max_score_) - 0.1 is a
-                 * double, added to the float path score in double. */
-                const double sc = (double)((float)length * tok->max_score) - 0.1;
-                const double cand = sc + (double)base;
-                if (dst->start < 0 || cand > (double)dst->score) {
-                    dst->score = (float)cand;
-                    dst->start = (int32_t)pos;
-                    dst->id = id;
-                }
-            } else {
-                const float cand = p->score + base;
-                if (dst->start < 0 || cand > dst->score) {
-                    dst->score = cand;
-                    dst->start = (int32_t)pos;
-                    dst->id = id;
-                }
+            /* In SentencePiece the piece score is the conditional
+             * `user ? length * max_score_ - 0.1 : GetScore(id)`, whose
+             * type is double; so the candidate is summed and compared in
+             * double and rounded to float when stored. (Summing in float
+             * breaks ties differently, e.g. "ＡＡＡ".) */
+            const double sc = p->type == ES_SPM_USER_DEFINED
+                                  ? (double)((float)length * tok->max_score) - 0.1
+                                  : (double)p->score;
+            const double cand = sc + (double)base;
+            if (dst->start < 0 || cand > (double)dst->score) {
+                dst->score = (float)cand;
+                dst->start = (int32_t)pos;
+                dst->id = id;
             }
             if (length == mblen) has_single = true;
         }
