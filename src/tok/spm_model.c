@@ -495,9 +495,10 @@ static es_status build(es_tokenizer *tok, const uint8_t *buf, const raw_model *m
     }
 
     /* Tries: all matchable pieces, and the user-defined ones alone. */
-    const char **keys = es_calloc(n_trie, sizeof *keys);
-    uint32_t *lens = es_calloc(n_trie, sizeof *lens);
-    int32_t *vals = es_calloc(n_trie, sizeof *vals);
+    /* room for every piece: the reserved pass below may hold more keys */
+    const char **keys = es_calloc(m->n_pieces, sizeof *keys);
+    uint32_t *lens = es_calloc(m->n_pieces, sizeof *lens);
+    int32_t *vals = es_calloc(m->n_pieces, sizeof *vals);
     es_status st = ES_OK;
     if (!keys || !lens || !vals) {
         st = es_errf(err, ES_ERR_NOMEM, "%s: out of memory building the piece trie", name);
