@@ -102,8 +102,8 @@ es_status es_config_string(const struct json_object *cfg, const char *key, bool 
 /* Looks up tensor `name` in w and checks dtype class (F32/F16/BF16 only),
  * rank and shape; names the tensor, expected vs found. dims[] has ndim
  * entries. Returns ES_ERR_FORMAT when absent (unless `optional`, then ES_OK
- * with *out = NULL), ES_ERR_SHAPE for a wrong shape, ES_ERR_UNSUPPORTED
- * for another dtype. */
+ * with *out = NULL), ES_ERR_SHAPE for a wrong shape, ES_ERR_FORMAT for a
+ * non-float dtype. */
 es_status es_model_tensor(const es_weights *w, const char *name, int ndim, const int64_t *dims,
                           bool optional, const es_tensor_view **out, es_error *err);
 /* F32 data of a checked float tensor: the mapped data itself when it is

@@ -1,0 +1,385 @@
+/*
+ * t5_forward.c — fp32 reference forward pass of T5 (encoder, decoder with
+ * self-attention K/V cache and cross-attention K/V computed once per
+ * input), exactly HF modeling_t5.py in eval mode. Legend in model/t5.h.
+ *
+ * Block (pre-norm, residual; no biases anywhere):
+ *   x += o( Attn( rmsnorm(x) ) )            self-attention
+ *   x += o( CrossAttn( rmsnorm(x), enc ) )  decoder only
+ *   x += wo( act(wi·rmsnorm(x)) [* wi_1·rmsnorm(x)] )
+ * Attention per head: softmax(q·kᵀ + bias + mask)·v with NO 1/sqrt(d_kv)
+ * scaling (T5 folds it into the initialisation). bias = relative position
+ * bias of block 0 of the stack (absent in cross-attention). mask: padded
+ * keys get finfo(float32).min in HF, whose exp underflows to exactly 0 in
+ * fp32, so here they are skipped; a row whose keys are all padding gets
+ * HF's result for that case: every score is then min (the bias is
+ * absorbed), i.e. uniform weights over all keys.
+ *
+ * Threads: GEMMs go through the kernel table with the session pool (the
+ * kernels split by fixed output blocks); attention runs one pool task per
+ * (row, head) with its own score scratch; nothing reduces across tasks, so
+ * results are bit-identical for any thread count. When a GEMM has few rows
+ * and many outputs (decoder steps, LM head) it is split here over fixed
+ * column blocks, again independent of the thread count.
+ */
+#include "model/t5.h"
+
+#include "kern/kern.h"
+#include "nn/ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#define FFN_CHUNK 256    /* rows per feed-forward pass: bounds the (rows, F) scratch */
+#define COL_BLOCK 512    /* column block of the small-M GEMM split */
+#define SMALL_M 16
+
+/* ---- linear layers ----------------------------------------------------- */
+
+typedef struct lin_job {
+    float *C;
+    const float *A, *W;
+    int M, N, K, acc, n_blk;
+} lin_job;
+
+static void lin_task(void *ctx, int task, int n_tasks) {
+    (void)n_tasks;
+    const lin_job *j = ctx;
+    int n0 = task * COL_BLOCK, n1 = ES_MIN(j->N, n0 + COL_BLOCK);
+    es_kern()->gemm_nt(NULL, j->C + n0, j->N, j->A, j->K, j->W + (size_t)n0 * j->K, j->K, j->M,
+                       n1 - n0, j->K, j->acc);
+}
+
+/* C (M, N) (+)= A (M, K) · W (N, K)ᵀ, all contiguous. */
+static void linear(es_pool *pool, float *C, const float *A, const float *W, int M, int N, int K,
+                   int acc) {
+    if (M <= 0) return;
+    if (M < SMALL_M && N >= 2 * COL_BLOCK) {
+        /* The split depends only on the shape, never on the thread count. */
+        lin_job j = {C, A, W, M, N, K, acc, (N + COL_BLOCK - 1) / COL_BLOCK};
+        es_pool_run(pool, j.n_blk, lin_task, &j);
+        return;
+    }
+    es_kern()->gemm_nt(pool, C, N, A, K, W, K, M, N, K, acc);
+}
+
+/* ---- attention --------------------------------------------------------- */
+
+enum { ATT_ENC, ATT_DEC_SELF, ATT_CROSS };
+
+typedef struct attn_job {
+    const es_t5_state *st;
+    float *out;              /* (n_rows*nq, I) */
+    const float *q;          /* (n_rows*nq, I) */
+    const float *k, *v;      /* key/value rows, I floats per position */
+    size_t kv_stride;        /* floats between consecutive k/v batch rows */
+    const int32_t *kv_row;   /* k/v batch row of each query row; NULL = same row */
+    const int32_t *mask;     /* key mask (kv rows, nk) with stride ld_mask; NULL = none */
+    int ld_mask;
+    int nq, nk, q0, mode;
+    const float *rel;        /* (buckets, H) */
+    float *scr;              /* per-task scratch, scr_len floats each */
+    int scr_len;
+} attn_job;
+
+static void attn_task(void *ctx, int task, int n_tasks) {
+    (void)n_tasks;
+    const attn_job *j = ctx;
+    const es_t5_config *c = &j->st->m->cfg;
+    const int H = c->n_heads, dk = c->d_kv, I = H * dk;
+    const int r = task / H, h = task % H;
+    const int kr = j->kv_row ? j->kv_row[r] : r;
+    const float *K = j->k + (size_t)kr * j->kv_stride + (size_t)h * dk;
+    const float *Vv = j->v + (size_t)kr * j->kv_stride + (size_t)h * dk;
+    const int32_t *mask = j->mask ? j->mask + (size_t)kr * j->ld_mask : NULL;
+    float *s = j->scr + (size_t)task * j->scr_len;
+    for (int i = 0; i < j->nq; i++) {
+        const float *q = j->q + ((size_t)r * j->nq + i) * I + (size_t)h * dk;
+        float *o = j->out + ((size_t)r * j->nq + i) * I + (size_t)h * dk;
+        const int qpos = j->q0 + i;
+        const int nk = j->mode == ATT_DEC_SELF ? qpos + 1 : j->nk;
+        float mx = -INFINITY;
+        int n_valid = 0;
+        for (int t = 0; t < nk; t++) {
+            if (mask && !mask[t]) continue;
+            const float *kt = K + (size_t)t * I;
+            float dot = 0.0f;
+            for (int d = 0; d < dk; d++) dot += q[d] * kt[d];
+            if (j->mode == ATT_ENC)
+                dot += j->rel[(size_t)j->st->enc_bucket[t - qpos + j->st->max_src - 1] * H + h];
+            else if (j->mode == ATT_DEC_SELF)
+                dot += j->rel[(size_t)j->st->dec_bucket[qpos - t] * H + h];
+            s[t] = dot;
+            if (dot > mx) mx = dot;
+            n_valid++;
+        }
+        for (int d = 0; d < dk; d++) o[d] = 0.0f;
+        if (n_valid == 0) {
+            /* All keys padded: HF's scores are all finfo.min -> uniform. */
+            float w = 1.0f / (float)nk;
+            for (int t = 0; t < nk; t++) {
+                const float *vt = Vv + (size_t)t * I;
+                for (int d = 0; d < dk; d++) o[d] += w * vt[d];
+            }
+            continue;
+        }
+        float sum = 0.0f;
+        for (int t = 0; t < nk; t++) {
+            if (mask && !mask[t]) continue;
+            s[t] = expf(s[t] - mx);
+            sum += s[t];
+        }
+        const float inv = 1.0f / sum;
+        for (int t = 0; t < nk; t++) {
+            if (mask && !mask[t]) continue;
+            const float w = s[t] * inv;
+            const float *vt = Vv + (size_t)t * I;
+            for (int d = 0; d < dk; d++) o[d] += w * vt[d];
+        }
+    }
+}
+
+static void attention(es_t5_state *st, attn_job *j, int n_rows) {
+    j->st = st;
+    j->scr = st->att_scr;
+    j->scr_len = ES_MAX(st->max_src, st->max_tgt);
+    es_pool_run(st->pool, n_rows * st->m->cfg.n_heads, attn_task, j);
+}
+
+/* ---- feed-forward ------------------------------------------------------ */
+
+/* x (R, D) += FFN(rmsnorm(x)), in row chunks of FFN_CHUNK. */
+static void ffn(es_t5_state *st, const es_t5_block *b, int R) {
+    const es_t5_config *c = &st->m->cfg;
+    const int D = c->d_model, F = c->d_ff;
+    es_rmsnorm_f32(st->xn, st->x, b->ln_ff, R, D, c->eps);
+    for (int r0 = 0; r0 < R; r0 += FFN_CHUNK) {
+        const int m = ES_MIN(FFN_CHUNK, R - r0);
+        const float *xn = st->xn + (size_t)r0 * D;
+        linear(st->pool, st->h0, xn, b->wi, m, F, D, 0);
+        size_t n = (size_t)m * F;
+        switch (c->act) {
+        case ES_T5_ACT_RELU: es_relu_f32(st->h0, n); break;
+        case ES_T5_ACT_GELU_TANH: es_gelu_tanh_f32(st->h0, n); break;
+        case ES_T5_ACT_GELU_ERF: es_gelu_erf_f32(st->h0, n); break;
+        }
+        if (c->gated) {
+            linear(st->pool, st->h1, xn, b->wi1, m, F, D, 0);
+            for (size_t i = 0; i < n; i++) st->h0[i] *= st->h1[i];
+        }
+        linear(st->pool, st->x + (size_t)r0 * D, st->h0, b->wo, m, D, F, 1);
+    }
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+static es_status alloc_f(float **p, size_t a, size_t b, size_t c, es_error *err) {
+    size_t n;
+    if (!es_mul_ok(a, b, &n) || !es_mul_ok(n, c, &n) || !es_mul_ok(n, sizeof(float), &n))
+        return es_errf(err, ES_ERR_NOMEM, "session buffers too large for the address space");
+    *p = es_malloc_aligned(n ? n : 1);
+    if (!*p) return es_errf(err, ES_ERR_NOMEM, "out of memory allocating %zu bytes of session buffers", n);
+    return ES_OK;
+}
+
+static es_status alloc_i(int32_t **p, size_t n, es_error *err) {
+    *p = es_calloc(n ? n : 1, sizeof(int32_t));
+    if (!*p) return es_errf(err, ES_ERR_NOMEM, "out of memory allocating session buffers");
+    return ES_OK;
+}
+
+void es_t5_state_free(es_t5_state *st) {
+    if (!st) return;
+    float **fs[] = {&st->x, &st->xn, &st->q, &st->k, &st->v, &st->att, &st->h0, &st->h1,
+                    &st->att_scr, &st->enc_out, &st->ck, &st->cv, &st->sk, &st->sv, &st->kv_tmp};
+    for (size_t i = 0; i < ES_ARRAY_LEN(fs); i++) {
+        es_free_aligned(*fs[i]);
+        *fs[i] = NULL;
+    }
+    es_free(st->enc_mask);
+    es_free(st->cross_row);
+    es_free(st->enc_bucket);
+    es_free(st->dec_bucket);
+    st->enc_mask = st->cross_row = st->enc_bucket = st->dec_bucket = NULL;
+}
+
+es_status es_t5_state_init(es_t5_state *st, const es_t5_model *m, es_pool *pool, int max_rows,
+                           int max_src, int max_tgt, es_error *err) {
+    memset(st, 0, sizeof *st);
+    st->m = m;
+    st->pool = pool;
+    st->max_rows = max_rows;
+    st->max_src = max_src;
+    st->max_tgt = max_tgt;
+    const es_t5_config *c = &m->cfg;
+    const size_t D = (size_t)c->d_model, I = (size_t)c->n_heads * c->d_kv, F = (size_t)c->d_ff;
+    const size_t B = (size_t)max_rows, S = (size_t)max_src, T = (size_t)max_tgt;
+    const size_t L = (size_t)c->n_dec_layers, R = B * (S > T ? S : T);
+    es_status s = ES_OK;
+#define A(ptr, a, b, cc) \
+    if (!s) s = alloc_f(&st->ptr, a, b, cc, err)
+    A(x, R, D, 1);
+    A(xn, R, D, 1);
+    A(q, R, I, 1);
+    A(k, R, I, 1);
+    A(v, R, I, 1);
+    A(att, R, I, 1);
+    A(h0, FFN_CHUNK, F, 1);
+    A(h1, c->gated ? FFN_CHUNK : 1, c->gated ? F : 1, 1);
+    A(att_scr, B * (size_t)c->n_heads, S > T ? S : T, 1);
+    A(enc_out, B * S, D, 1);
+    A(ck, L, B * S, I);
+    A(cv, L, B * S, I);
+    A(sk, L, B * T, I);
+    A(sv, L, B * T, I);
+    A(kv_tmp, B, T, I);
+#undef A
+    if (!s) s = alloc_i(&st->enc_mask, B * S, err);
+    if (!s) s = alloc_i(&st->cross_row, B, err);
+    if (!s) s = alloc_i(&st->enc_bucket, 2 * S - 1, err);
+    if (!s) s = alloc_i(&st->dec_bucket, T, err);
+    if (s) {
+        es_t5_state_free(st);
+        return s;
+    }
+    for (int d = -(max_src - 1); d <= max_src - 1; d++)
+        st->enc_bucket[d + max_src - 1] =
+            es_t5_rel_bucket(d, true, c->rel_buckets, c->rel_max_distance);
+    for (int n = 0; n < max_tgt; n++)
+        st->dec_bucket[n] = es_t5_rel_bucket(-n, false, c->rel_buckets, c->rel_max_distance);
+    return ES_OK;
+}
+
+/* ---- encoder ----------------------------------------------------------- */
+
+static void embed(const es_t5_model *m, float *x, const int32_t *ids, int n) {
+    const size_t D = (size_t)m->cfg.d_model;
+    for (int i = 0; i < n; i++) memcpy(x + (size_t)i * D, m->embed + (size_t)ids[i] * D, D * sizeof(float));
+}
+
+void es_t5_encode(es_t5_state *st, float *out, const int32_t *ids, const int32_t *mask, int B,
+                  int S) {
+    const es_t5_model *m = st->m;
+    const es_t5_config *c = &m->cfg;
+    const int D = c->d_model, I = c->n_heads * c->d_kv, R = B * S;
+    embed(m, st->x, ids, R);
+    for (int i = 0; i < R; i++) st->enc_mask[i] = mask[i] != 0;
+    st->enc_B = B;
+    st->enc_S = S;
+    for (int l = 0; l < c->n_enc_layers; l++) {
+        const es_t5_block *b = &m->enc[l];
+        es_rmsnorm_f32(st->xn, st->x, b->ln_sa, R, D, c->eps);
+        linear(st->pool, st->q, st->xn, b->q, R, I, D, 0);
+        linear(st->pool, st->k, st->xn, b->k, R, I, D, 0);
+        linear(st->pool, st->v, st->xn, b->v, R, I, D, 0);
+        attn_job j = {0};
+        j.out = st->att;
+        j.q = st->q;
+        j.k = st->k;
+        j.v = st->v;
+        j.kv_stride = (size_t)S * I;
+        j.mask = st->enc_mask;
+        j.ld_mask = S;
+        j.nq = S;
+        j.nk = S;
+        j.mode = ATT_ENC;
+        j.rel = m->enc_rel;
+        attention(st, &j, B);
+        linear(st->pool, st->x, st->att, b->o, R, D, I, 1);
+        ffn(st, b, R);
+    }
+    es_rmsnorm_f32(st->enc_out, st->x, m->enc_final_ln, R, D, c->eps);
+    if (out) memcpy(out, st->enc_out, (size_t)R * D * sizeof(float));
+    /* Cross-attention K/V of every decoder layer, once per input. */
+    const size_t lstride = (size_t)st->max_rows * st->max_src * I;
+    for (int l = 0; l < c->n_dec_layers; l++) {
+        linear(st->pool, st->ck + l * lstride, st->enc_out, m->dec[l].ck, R, I, D, 0);
+        linear(st->pool, st->cv + l * lstride, st->enc_out, m->dec[l].cv, R, I, D, 0);
+    }
+}
+
+/* ---- decoder ----------------------------------------------------------- */
+
+const float *es_t5_decode(es_t5_state *st, const int32_t *tokens, int n_rows, int n_new) {
+    const es_t5_model *m = st->m;
+    const es_t5_config *c = &m->cfg;
+    const int D = c->d_model, I = c->n_heads * c->d_kv, R = n_rows * n_new, t0 = st->cur_len;
+    const size_t self_l = (size_t)st->max_rows * st->max_tgt * I;
+    const size_t cross_l = (size_t)st->max_rows * st->max_src * I;
+    embed(m, st->x, tokens, R);
+    st->n_rows = n_rows;
+    for (int l = 0; l < c->n_dec_layers; l++) {
+        const es_t5_block *b = &m->dec[l];
+        float *sk = st->sk + l * self_l, *sv = st->sv + l * self_l;
+        es_rmsnorm_f32(st->xn, st->x, b->ln_sa, R, D, c->eps);
+        linear(st->pool, st->q, st->xn, b->q, R, I, D, 0);
+        linear(st->pool, st->k, st->xn, b->k, R, I, D, 0);
+        linear(st->pool, st->v, st->xn, b->v, R, I, D, 0);
+        for (int r = 0; r < n_rows; r++) {
+            size_t dst = ((size_t)r * st->max_tgt + t0) * I, src = (size_t)r * n_new * I;
+            memcpy(sk + dst, st->k + src, (size_t)n_new * I * sizeof(float));
+            memcpy(sv + dst, st->v + src, (size_t)n_new * I * sizeof(float));
+        }
+        attn_job j = {0};
+        j.out = st->att;
+        j.q = st->q;
+        j.k = sk;
+        j.v = sv;
+        j.kv_stride = (size_t)st->max_tgt * I;
+        j.nq = n_new;
+        j.q0 = t0;
+        j.mode = ATT_DEC_SELF;
+        j.rel = m->dec_rel;
+        attention(st, &j, n_rows);
+        linear(st->pool, st->x, st->att, b->o, R, D, I, 1);
+
+        es_rmsnorm_f32(st->xn, st->x, b->ln_ca, R, D, c->eps);
+        linear(st->pool, st->q, st->xn, b->cq, R, I, D, 0);
+        attn_job cj = {0};
+        cj.out = st->att;
+        cj.q = st->q;
+        cj.k = st->ck + l * cross_l;
+        cj.v = st->cv + l * cross_l;
+        cj.kv_stride = (size_t)st->enc_S * I;
+        cj.kv_row = st->cross_row;
+        cj.mask = st->enc_mask;
+        cj.ld_mask = st->enc_S;
+        cj.nq = n_new;
+        cj.nk = st->enc_S;
+        cj.mode = ATT_CROSS;
+        attention(st, &cj, n_rows);
+        linear(st->pool, st->x, st->att, b->co, R, D, I, 1);
+        ffn(st, b, R);
+    }
+    es_rmsnorm_f32(st->xn, st->x, m->dec_final_ln, R, D, c->eps);
+    if (c->tied) {
+        /* HF: sequence_output * model_dim**-0.5 (python double, applied as
+         * an fp32 scalar) before the tied LM head. */
+        const float sc = (float)(1.0 / sqrt((double)D));
+        for (size_t i = 0; i < (size_t)R * D; i++) st->xn[i] *= sc;
+    }
+    st->cur_len = t0 + n_new;
+    return st->xn;
+}
+
+void es_t5_lm_head(es_t5_state *st, float *logits, const float *hid, int M) {
+    const es_t5_config *c = &st->m->cfg;
+    linear(st->pool, logits, hid, st->m->lm_head, M, c->vocab, c->d_model, 0);
+}
+
+void es_t5_reorder(es_t5_state *st, const int32_t *parent, int n_rows) {
+    const es_t5_config *c = &st->m->cfg;
+    const size_t I = (size_t)c->n_heads * c->d_kv, len = (size_t)st->cur_len * I;
+    const size_t row = (size_t)st->max_tgt * I, self_l = (size_t)st->max_rows * row;
+    for (int l = 0; l < c->n_dec_layers; l++) {
+        float *caches[2] = {st->sk + l * self_l, st->sv + l * self_l};
+        for (int w = 0; w < 2; w++) {
+            float *cache = caches[w];
+            for (int r = 0; r < n_rows; r++)
+                memcpy(st->kv_tmp + r * row, cache + (size_t)parent[r] * row, len * sizeof(float));
+            for (int r = 0; r < n_rows; r++)
+                memcpy(cache + r * row, st->kv_tmp + r * row, len * sizeof(float));
+        }
+    }
+    st->n_rows = n_rows;
+}
