@@ -1,25 +1,71 @@
 /*
- * dispatch.c — chooses the kernel table once per process: CPUID feature
- * bits *and* OS support (XGETBV) decide; EDGESEQ_ISA=ref|avx2|avx512 forces
- * a path (falls back to ref with a log message when the CPU lacks it).
- * Until SIMD variants land (speed issue) every ISA maps to the reference.
+ * dispatch.c — chooses the kernel table once per process (pthread_once).
+ *
+ * A variant is usable when the CPU reports its instruction sets AND the OS
+ * saves the registers they use (es_cpu_features checks XCR0), so a chosen
+ * table never raises SIGILL. Ranking: avx512 > avx2 > ref. The environment
+ * variable EDGESEQ_ISA=ref|avx2|avx512 forces a path; when that path is not
+ * usable here, the best usable path *below* it is taken and an INFO log line
+ * says so. An unknown value is logged and ignored (best path).
  */
 #include "kern/kern.h"
+
+#include "core/cpu.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const es_kern_table k_ref = {"ref", es_gemm_nt_ref, es_gemm_nn_ref, es_gemm_tn_ref};
+#if defined(__x86_64__) || defined(__i386__)
+#define ES_HAVE_X86_KERNELS 1
+static const es_kern_table k_avx2 = {"avx2", es_gemm_nt_avx2, es_gemm_nn_avx2, es_gemm_tn_avx2};
+static const es_kern_table k_avx512 = {"avx512", es_gemm_nt_avx512, es_gemm_nn_avx512,
+                                       es_gemm_tn_avx512};
+#endif
+
+enum { ISA_REF, ISA_AVX2, ISA_AVX512, ISA_COUNT };
+static const char *const k_names[ISA_COUNT] = {"ref", "avx2", "avx512"};
 
 static const es_kern_table *g_table;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+static int isa_index(const char *name) {
+    for (int i = 0; i < ISA_COUNT; i++)
+        if (strcmp(name, k_names[i]) == 0) return i;
+    return -1;
+}
+
+/* The table of ISA i if usable on this CPU + OS, else NULL. */
+static const es_kern_table *usable(int i) {
+    if (i == ISA_REF) return &k_ref;
+#ifdef ES_HAVE_X86_KERNELS
+    es_cpu_caps c = es_cpu_features();
+    if (i == ISA_AVX2 && c.avx2 && c.fma) return &k_avx2;
+    if (i == ISA_AVX512 && c.avx512f && c.avx512bw && c.avx512vl && c.avx512dq && c.fma)
+        return &k_avx512;
+#endif
+    return NULL;
+}
+
 static void choose(void) {
+    int want = ISA_COUNT - 1;
     const char *force = getenv("EDGESEQ_ISA");
-    if (force && *force && strcmp(force, "ref") != 0)
-        es_log(ES_LOG_INFO, "EDGESEQ_ISA=%s: no such kernel set yet, using ref", force);
-    g_table = &k_ref;
+    if (force && *force) {
+        int f = isa_index(force);
+        if (f < 0)
+            es_log(ES_LOG_WARN, "EDGESEQ_ISA=%s: unknown (ref|avx2|avx512), using the best available",
+                   force);
+        else
+            want = f;
+    }
+    int i = want;
+    while (i > ISA_REF && !usable(i)) i--;
+    if (force && *force && isa_index(force) >= 0 && i != want)
+        es_log(ES_LOG_INFO, "EDGESEQ_ISA=%s: not supported by this CPU/OS, using %s", force,
+               k_names[i]);
+    g_table = usable(i);
+    es_log(ES_LOG_DEBUG, "kernels: %s", g_table->isa);
 }
 
 const es_kern_table *es_kern(void) {
@@ -28,3 +74,8 @@ const es_kern_table *es_kern(void) {
 }
 
 const es_kern_table *es_kern_ref(void) { return &k_ref; }
+
+const es_kern_table *es_kern_get(const char *isa) {
+    int i = isa ? isa_index(isa) : -1;
+    return i < 0 ? NULL : usable(i);
+}

@@ -41,4 +41,27 @@ void es_gemm_nn_ref(es_pool *pool, float *C, int ldc, const float *A, int lda, c
 void es_gemm_tn_ref(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
                     int ldb, int M, int N, int K, int acc);
 
+/* The table of one ISA ("ref", "avx2", "avx512") if this CPU and OS can run
+ * it, else NULL (unknown names too). For tests and benchmarks that compare
+ * variants; es_kern() is what the library uses. Thread-safe. */
+const es_kern_table *es_kern_get(const char *isa);
+
+/* SIMD variants (src/kern/x86). Same contract as the _ref twins, plus:
+ * any strides >= the row length, any float-aligned pointers; C must not
+ * overlap A or B. Summation order differs from _ref (blocked, FMA), see
+ * docs/kernels.md for the error bound. Call only when es_kern_get says
+ * the ISA is usable. Each call uses ~80 KB of stack. */
+void es_gemm_nt_avx2(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
+                     int ldb, int M, int N, int K, int acc);
+void es_gemm_nn_avx2(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
+                     int ldb, int M, int N, int K, int acc);
+void es_gemm_tn_avx2(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
+                     int ldb, int M, int N, int K, int acc);
+void es_gemm_nt_avx512(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                       const float *B, int ldb, int M, int N, int K, int acc);
+void es_gemm_nn_avx512(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                       const float *B, int ldb, int M, int N, int K, int acc);
+void es_gemm_tn_avx512(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                       const float *B, int ldb, int M, int N, int K, int acc);
+
 #endif

@@ -1,0 +1,409 @@
+/*
+ * gemm_tmpl.h — the fp32 GEMM driver shared by the x86 SIMD variants.
+ * Included once by each ISA file (gemm_avx2.c, gemm_avx512.c), which first
+ * defines KT_VL (floats per vector), KT_KC, KT_NB, the vector type kt_vec
+ * and these inline primitives:
+ *   kt_zero()  kt_load(p)  kt_store(p,v)  kt_load_n(p,n)  kt_store_n(p,v,n)
+ *   kt_bcast(p)  kt_fma(a,b,c) = a*b+c (one rounding)  kt_add(a,b)  kt_hsum(v)
+ * (_n: only the first n lanes, 0 <= n <= KT_VL, never touching memory past
+ * them). All logic lives here, so the AVX2 build's tests exercise every line
+ * the AVX-512 build runs; the ISA files differ only in those primitives.
+ *
+ * Legend: C(M,N) (+)= opA(M,K) · opB(K,N), row-major, with
+ *   opA(i,k) = A[i*ars + k*acs]   nn/nt: ars = lda, acs = 1; tn: ars = 1, acs = lda
+ *   opB(k,n) = B[k*ldb + n]       nn/tn;   nt ("b_trans"): B[n*ldb + k]
+ *
+ * Paths (chosen by M only):
+ * 1. nt, M <= KT_SMALL_NT (batch-1..few decode; memory-bound): every weight
+ *    row B(n,:) is streamed once and dotted with up to 4 rows of A, several
+ *    B rows per step so MM*NBB independent accumulators hide FMA latency.
+ *    Lane l of an accumulator sums k = l (mod VL) in order; kt_hsum reduces
+ *    at the end. More than 4 rows of A: row groups of 4 re-read a 24-row
+ *    chunk of B from cache, not from memory.
+ * 2. nn/tn, M <= 4: per chunk of columns, accumulate over all k with
+ *    broadcasts of opA(m,k); each row of B is read once.
+ * 3. otherwise: per task (an N-block of KT_NB columns × a group of M-blocks)
+ *    and per K-block of KT_KC, B is packed into NR-wide k-major panels (NR =
+ *    2 vectors; zero-padded), then a 6 x NR register-blocked micro-kernel
+ *    reads 6 rows of A in place (6 pointers stepping by acs), accumulates the
+ *    K-block with FMA, and adds it to C (or stores it, for the first block
+ *    when acc = 0). Ragged tiles run the same micro-kernel into a local tile
+ *    and copy the valid part, so they round exactly like full tiles.
+ *
+ * Determinism: in every path each C element is computed by one task, with a
+ * sequence of operations fixed by (M, K, path) alone, never by the task
+ * split or the thread that runs it; so results are bit-identical for any
+ * thread count. Numerics: see docs/kernels.md (|err| <= ~K·u·Σ|a·b|).
+ * Stack: one B block of KT_KC*KT_NB floats per task (64 KB) plus a tile.
+ */
+#ifndef ES_KERN_X86_GEMM_TMPL_H
+#define ES_KERN_X86_GEMM_TMPL_H
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
+
+#define KT_MR 6
+#define KT_NR (2 * KT_VL)
+#define KT_MB 96          /* rows of A per block: 96 x KC floats stay in L2 */
+#define KT_SMALL_NT 8     /* nt rows handled by the streaming path */
+#define KT_SMALL_NN 4     /* nn/tn rows handled by the broadcast path */
+#define KT_NT_CHUNK 24    /* B rows per streaming chunk; multiple of 8, 4, 3, 2 */
+#define KT_NN_CHUNK 128   /* columns per nn/tn small-M block */
+#define KT_PAR_MIN 131072.0 /* M*N*K below this: no thread wake-up (~10 us) */
+
+#define KT_INLINE static inline __attribute__((always_inline))
+#define KT_UNROLL _Pragma("GCC unroll 8")
+
+typedef struct kt_job {
+    float *C;
+    const float *A, *B;
+    ptrdiff_t ldc, ars, acs, ldb;
+    int M, N, K, acc, b_trans;
+    int n_nblk;   /* general path: N-blocks */
+    int per_task; /* small paths: chunks per task; general: M-blocks per group */
+} kt_job;
+
+/* ---- path 1: nt streaming, MM rows of A (<= 4) x NBB rows of B (<= 8) ---- */
+
+/* C(MM, nb) (+)= A(MM, K) · B(nb, K)ᵀ with nb <= NBB; rows of B past nb
+ * alias row 0 (read, never stored) so the loop has no ragged case. */
+KT_INLINE void kt_nt_blk(const int MM, const int NBB, int nb, float *C, ptrdiff_t ldc,
+                         const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, int K,
+                         int acc) {
+    const float *a[4], *b[8];
+    kt_vec c[4][8];
+    KT_UNROLL for (int m = 0; m < MM; m++) a[m] = A + m * lda;
+    KT_UNROLL for (int j = 0; j < NBB; j++) b[j] = B + (j < nb ? j : 0) * ldb;
+    KT_UNROLL for (int m = 0; m < MM; m++) {
+        KT_UNROLL for (int j = 0; j < NBB; j++) c[m][j] = kt_zero();
+    }
+    int k = 0;
+    for (; k + KT_VL <= K; k += KT_VL) {
+        kt_vec x[4];
+        KT_UNROLL for (int m = 0; m < MM; m++) x[m] = kt_load(a[m] + k);
+        KT_UNROLL for (int j = 0; j < NBB; j++) {
+            kt_vec y = kt_load(b[j] + k);
+            KT_UNROLL for (int m = 0; m < MM; m++) c[m][j] = kt_fma(x[m], y, c[m][j]);
+        }
+    }
+    if (k < K) {
+        int n = K - k;
+        kt_vec x[4];
+        KT_UNROLL for (int m = 0; m < MM; m++) x[m] = kt_load_n(a[m] + k, n);
+        KT_UNROLL for (int j = 0; j < NBB; j++) {
+            kt_vec y = kt_load_n(b[j] + k, n);
+            KT_UNROLL for (int m = 0; m < MM; m++) c[m][j] = kt_fma(x[m], y, c[m][j]);
+        }
+    }
+    KT_UNROLL for (int m = 0; m < MM; m++) {
+        KT_UNROLL for (int j = 0; j < NBB; j++) {
+            if (j < nb) {
+                float s = kt_hsum(c[m][j]);
+                float *d = C + m * ldc + j;
+                *d = acc ? *d + s : s;
+            }
+        }
+    }
+}
+
+/* Columns [n0, n1) of C for all M rows, chunk by chunk of B rows. */
+static void kt_small_nt(const kt_job *j, int n0, int n1) {
+    const ptrdiff_t lda = j->ars, ldb = j->ldb, ldc = j->ldc;
+    for (int c0 = n0; c0 < n1; c0 += KT_NT_CHUNK) {
+        int c1 = c0 + KT_NT_CHUNK < n1 ? c0 + KT_NT_CHUNK : n1;
+        for (int m = 0; m < j->M; m += 4) {
+            int mm = j->M - m < 4 ? j->M - m : 4;
+            const float *A = j->A + m * lda;
+            float *C = j->C + m * ldc;
+            int n = c0;
+            switch (mm) {
+            case 1:
+                for (; n < c1; n += 8)
+                    kt_nt_blk(1, 8, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, j->K, j->acc);
+                break;
+            case 2:
+                for (; n < c1; n += 4)
+                    kt_nt_blk(2, 4, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, j->K, j->acc);
+                break;
+            case 3:
+                for (; n < c1; n += 3)
+                    kt_nt_blk(3, 3, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, j->K, j->acc);
+                break;
+            default:
+                for (; n < c1; n += 2)
+                    kt_nt_blk(4, 2, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, j->K, j->acc);
+                break;
+            }
+        }
+    }
+}
+
+static void kt_small_nt_task(void *ctx, int task, int n_tasks) {
+    const kt_job *j = ctx;
+    (void)n_tasks;
+    long b0 = (long)task * j->per_task, b1 = b0 + j->per_task;
+    long n0 = b0 * KT_NT_CHUNK, n1 = b1 * KT_NT_CHUNK;
+    kt_small_nt(j, (int)n0, (int)(n1 < j->N ? n1 : j->N));
+}
+
+/* ---- path 2: nn/tn, MM rows (<= 4) x W full vectors of columns ---------- */
+
+KT_INLINE void kt_nn_blk(const int MM, const int W, float *C, ptrdiff_t ldc, const float *A,
+                         ptrdiff_t ars, ptrdiff_t acs, const float *B, ptrdiff_t ldb, int K,
+                         int acc) {
+    kt_vec c[4][8];
+    KT_UNROLL for (int m = 0; m < MM; m++) {
+        KT_UNROLL for (int w = 0; w < W; w++) c[m][w] = kt_zero();
+    }
+    const float *a = A, *b = B;
+    for (int k = 0; k < K; k++, a += acs, b += ldb) {
+        kt_vec y[8];
+        KT_UNROLL for (int w = 0; w < W; w++) y[w] = kt_load(b + w * KT_VL);
+        KT_UNROLL for (int m = 0; m < MM; m++) {
+            kt_vec x = kt_bcast(a + m * ars);
+            KT_UNROLL for (int w = 0; w < W; w++) c[m][w] = kt_fma(x, y[w], c[m][w]);
+        }
+    }
+    KT_UNROLL for (int m = 0; m < MM; m++) {
+        KT_UNROLL for (int w = 0; w < W; w++) {
+            float *d = C + m * ldc + w * KT_VL;
+            kt_store(d, acc ? kt_add(kt_load(d), c[m][w]) : c[m][w]);
+        }
+    }
+}
+
+/* One vector of columns, the first nl (1..VL) valid; same arithmetic per
+ * column as kt_nn_blk. */
+KT_INLINE void kt_nn_tail(const int MM, int nl, float *C, ptrdiff_t ldc, const float *A,
+                          ptrdiff_t ars, ptrdiff_t acs, const float *B, ptrdiff_t ldb, int K,
+                          int acc) {
+    kt_vec c[4];
+    KT_UNROLL for (int m = 0; m < MM; m++) c[m] = kt_zero();
+    const float *a = A, *b = B;
+    for (int k = 0; k < K; k++, a += acs, b += ldb) {
+        kt_vec y = kt_load_n(b, nl);
+        KT_UNROLL for (int m = 0; m < MM; m++) c[m] = kt_fma(kt_bcast(a + m * ars), y, c[m]);
+    }
+    KT_UNROLL for (int m = 0; m < MM; m++) {
+        float *d = C + m * ldc;
+        kt_store_n(d, acc ? kt_add(kt_load_n(d, nl), c[m]) : c[m], nl);
+    }
+}
+
+#define KT_NN_COLS(MM, W)                                                                    \
+    do {                                                                                     \
+        for (; n + (W) * KT_VL <= n1; n += (W) * KT_VL)                                      \
+            kt_nn_blk(MM, W, j->C + n, j->ldc, j->A, j->ars, j->acs, j->B + n, j->ldb, j->K, \
+                      j->acc);                                                               \
+        for (; n < n1; n += KT_VL)                                                           \
+            kt_nn_tail(MM, n1 - n < KT_VL ? n1 - n : KT_VL, j->C + n, j->ldc, j->A, j->ars,  \
+                       j->acs, j->B + n, j->ldb, j->K, j->acc);                              \
+    } while (0)
+
+static void kt_small_nn_task(void *ctx, int task, int n_tasks) {
+    const kt_job *j = ctx;
+    (void)n_tasks;
+    long b0 = (long)task * j->per_task, b1 = b0 + j->per_task;
+    int n = (int)(b0 * KT_NN_CHUNK);
+    int n1 = (int)(b1 * KT_NN_CHUNK < j->N ? b1 * KT_NN_CHUNK : j->N);
+    /* MM*W accumulators + W loads + 1 broadcast fit 16 registers */
+    switch (j->M) {
+    case 1: KT_NN_COLS(1, 8); break;
+    case 2: KT_NN_COLS(2, 4); break;
+    case 3: KT_NN_COLS(3, 3); break;
+    default: KT_NN_COLS(4, 2); break;
+    }
+}
+
+/* ---- path 3: packed B, 6 x NR micro-kernel -------------------------------- */
+
+/* P(kc, NR) k-major = opB(k, j) for j < nr, 0 beyond; B at (k0, n0).
+ * nn/tn: rows of B are contiguous in n. */
+static void kt_pack_bn(float *P, const float *B, ptrdiff_t ldb, int nr, int kc) {
+    for (int k = 0; k < kc; k++) {
+        float *d = P + (size_t)k * KT_NR;
+        memcpy(d, B + k * ldb, (size_t)nr * sizeof(float));
+        if (nr < KT_NR) memset(d + nr, 0, (size_t)(KT_NR - nr) * sizeof(float));
+    }
+}
+
+/* nt: opB(k, j) = B[j*ldb + k]; 8 x 8 blocks are transposed in registers
+ * (AVX, present in every variant that includes this file). */
+static void kt_pack_bt(float *P, const float *B, ptrdiff_t ldb, int nr, int kc) {
+    int j0 = 0;
+    for (; j0 + 8 <= nr; j0 += 8) {
+        const float *r = B + j0 * ldb;
+        int k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 r0 = _mm256_loadu_ps(r + 0 * ldb + k), r1 = _mm256_loadu_ps(r + 1 * ldb + k);
+            __m256 r2 = _mm256_loadu_ps(r + 2 * ldb + k), r3 = _mm256_loadu_ps(r + 3 * ldb + k);
+            __m256 r4 = _mm256_loadu_ps(r + 4 * ldb + k), r5 = _mm256_loadu_ps(r + 5 * ldb + k);
+            __m256 r6 = _mm256_loadu_ps(r + 6 * ldb + k), r7 = _mm256_loadu_ps(r + 7 * ldb + k);
+            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
+            __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
+            __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xee);
+            __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xee);
+            float *d = P + (size_t)k * KT_NR + j0;
+            _mm256_storeu_ps(d + 0 * KT_NR, _mm256_permute2f128_ps(s0, s4, 0x20));
+            _mm256_storeu_ps(d + 1 * KT_NR, _mm256_permute2f128_ps(s1, s5, 0x20));
+            _mm256_storeu_ps(d + 2 * KT_NR, _mm256_permute2f128_ps(s2, s6, 0x20));
+            _mm256_storeu_ps(d + 3 * KT_NR, _mm256_permute2f128_ps(s3, s7, 0x20));
+            _mm256_storeu_ps(d + 4 * KT_NR, _mm256_permute2f128_ps(s0, s4, 0x31));
+            _mm256_storeu_ps(d + 5 * KT_NR, _mm256_permute2f128_ps(s1, s5, 0x31));
+            _mm256_storeu_ps(d + 6 * KT_NR, _mm256_permute2f128_ps(s2, s6, 0x31));
+            _mm256_storeu_ps(d + 7 * KT_NR, _mm256_permute2f128_ps(s3, s7, 0x31));
+        }
+        for (; k < kc; k++)
+            for (int i = 0; i < 8; i++) P[(size_t)k * KT_NR + j0 + i] = r[i * ldb + k];
+    }
+    for (; j0 < KT_NR; j0++) {
+        const float *r = B + j0 * ldb;
+        for (int k = 0; k < kc; k++) P[(size_t)k * KT_NR + j0] = j0 < nr ? r[k] : 0.0f;
+    }
+}
+
+#define KT_ROW_FMA(r)                                                                        \
+    do {                                                                                     \
+        kt_vec x = kt_bcast(a##r);                                                           \
+        c##r##0 = kt_fma(x, b0, c##r##0);                                                    \
+        c##r##1 = kt_fma(x, b1, c##r##1);                                                    \
+        a##r += acs;                                                                         \
+    } while (0)
+
+#define KT_ROW_STORE(r)                                                                      \
+    do {                                                                                     \
+        float *d = C + (r) * ldc;                                                            \
+        if (first) {                                                                         \
+            kt_store(d, c##r##0);                                                            \
+            kt_store(d + KT_VL, c##r##1);                                                    \
+        } else {                                                                             \
+            kt_store(d, kt_add(kt_load(d), c##r##0));                                        \
+            kt_store(d + KT_VL, kt_add(kt_load(d + KT_VL), c##r##1));                        \
+        }                                                                                    \
+    } while (0)
+
+/* C(6, NR) = (first ? 0 : C) + Σ_k opA(r, k) · P(k, :) over kc steps; row r
+ * of A read through a[r], stepping by acs. */
+KT_INLINE void kt_ukr(int kc, const float *const *a, ptrdiff_t acs, const float *P, float *C,
+                      ptrdiff_t ldc, int first) {
+    kt_vec c00 = kt_zero(), c01 = kt_zero(), c10 = kt_zero(), c11 = kt_zero();
+    kt_vec c20 = kt_zero(), c21 = kt_zero(), c30 = kt_zero(), c31 = kt_zero();
+    kt_vec c40 = kt_zero(), c41 = kt_zero(), c50 = kt_zero(), c51 = kt_zero();
+    const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
+    for (int k = 0; k < kc; k++) {
+        kt_vec b0 = kt_load(P), b1 = kt_load(P + KT_VL);
+        P += KT_NR;
+        KT_ROW_FMA(0);
+        KT_ROW_FMA(1);
+        KT_ROW_FMA(2);
+        KT_ROW_FMA(3);
+        KT_ROW_FMA(4);
+        KT_ROW_FMA(5);
+    }
+    KT_ROW_STORE(0);
+    KT_ROW_STORE(1);
+    KT_ROW_STORE(2);
+    KT_ROW_STORE(3);
+    KT_ROW_STORE(4);
+    KT_ROW_STORE(5);
+}
+
+static void kt_general_task(void *ctx, int task, int n_tasks) {
+    const kt_job *j = ctx;
+    (void)n_tasks;
+    _Alignas(64) float Bp[KT_KC * KT_NB];   /* (NB/NR panels) x (kc, NR) */
+    _Alignas(64) float tile[KT_MR * KT_NR]; /* ragged tiles */
+    const int nbi = task % j->n_nblk, grp = task / j->n_nblk;
+    const int n0 = nbi * KT_NB, n1 = n0 + KT_NB < j->N ? n0 + KT_NB : j->N;
+    const long m0l = (long)grp * j->per_task * KT_MB, m1l = m0l + (long)j->per_task * KT_MB;
+    const int m0 = (int)m0l, m1 = (int)(m1l < j->M ? m1l : j->M);
+    for (int k0 = 0; k0 < j->K; k0 += KT_KC) {
+        const int kc = j->K - k0 < KT_KC ? j->K - k0 : KT_KC;
+        const int first = !j->acc && k0 == 0;
+        for (int n = n0; n < n1; n += KT_NR) {
+            float *P = Bp + (size_t)((n - n0) / KT_NR) * kc * KT_NR;
+            int nr = n1 - n < KT_NR ? n1 - n : KT_NR;
+            if (j->b_trans) kt_pack_bt(P, j->B + n * j->ldb + k0, j->ldb, nr, kc);
+            else kt_pack_bn(P, j->B + k0 * j->ldb + n, j->ldb, nr, kc);
+        }
+        for (int mb = m0; mb < m1; mb += KT_MB) {
+            const int mbe = mb + KT_MB < m1 ? mb + KT_MB : m1;
+            for (int n = n0; n < n1; n += KT_NR) {
+                const float *P = Bp + (size_t)((n - n0) / KT_NR) * kc * KT_NR;
+                const int nr = n1 - n < KT_NR ? n1 - n : KT_NR;
+                for (int i = mb; i < mbe; i += KT_MR) {
+                    const int mr = mbe - i < KT_MR ? mbe - i : KT_MR;
+                    const float *a[KT_MR];
+                    for (int r = 0; r < KT_MR; r++)
+                        a[r] = j->A + (i + (r < mr ? r : 0)) * j->ars + k0 * j->acs;
+                    float *Cp = j->C + i * j->ldc + n;
+                    if (mr == KT_MR && nr == KT_NR) {
+                        kt_ukr(kc, a, j->acs, P, Cp, j->ldc, first);
+                    } else {
+                        kt_ukr(kc, a, j->acs, P, tile, KT_NR, 1);
+                        for (int r = 0; r < mr; r++)
+                            for (int c = 0; c < nr; c++) {
+                                float *d = Cp + r * j->ldc + c;
+                                *d = first ? tile[r * KT_NR + c] : *d + tile[r * KT_NR + c];
+                            }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static int kt_ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
+
+/* op: 0 = nt, 1 = nn, 2 = tn (see kern.h). */
+static void kt_gemm(es_pool *pool, int op, float *C, int ldc, const float *A, int lda,
+                    const float *B, int ldb, int M, int N, int K, int acc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!acc)
+            for (int i = 0; i < M; i++) memset(C + (ptrdiff_t)i * ldc, 0, (size_t)N * sizeof(float));
+        return;
+    }
+    kt_job j;
+    memset(&j, 0, sizeof j);
+    j.C = C;
+    j.A = A;
+    j.B = B;
+    j.ldc = ldc;
+    j.ldb = ldb;
+    j.ars = op == 2 ? 1 : lda;
+    j.acs = op == 2 ? lda : 1;
+    j.b_trans = op == 0;
+    j.M = M;
+    j.N = N;
+    j.K = K;
+    j.acc = acc;
+    /* Task counts only change which task computes an element, never how. */
+    int cap = 1;
+    if (pool && es_pool_threads(pool) > 1 && (double)M * N * K >= KT_PAR_MIN)
+        cap = es_pool_threads(pool) * 4;
+    es_pool *p = cap > 1 ? pool : NULL;
+    if ((op == 0 && M <= KT_SMALL_NT) || (op != 0 && M <= KT_SMALL_NN)) {
+        int n_blk = kt_ceil_div(N, op == 0 ? KT_NT_CHUNK : KT_NN_CHUNK);
+        j.per_task = kt_ceil_div(n_blk, cap);
+        es_pool_run(p, kt_ceil_div(n_blk, j.per_task), op == 0 ? kt_small_nt_task : kt_small_nn_task,
+                    &j);
+        return;
+    }
+    j.n_nblk = kt_ceil_div(N, KT_NB);
+    int n_mblk = kt_ceil_div(M, KT_MB);
+    int groups = 1;
+    if (cap > j.n_nblk) {
+        groups = kt_ceil_div(cap, j.n_nblk);
+        if (groups > n_mblk) groups = n_mblk;
+    }
+    j.per_task = kt_ceil_div(n_mblk, groups);
+    es_pool_run(p, j.n_nblk * kt_ceil_div(n_mblk, j.per_task), kt_general_task, &j);
+}
+
+#endif
