@@ -180,6 +180,19 @@ es_status cli_encode(const es_tokenizer *tok, const char *text, size_t len, cli_
 es_status cli_decode(const es_tokenizer *tok, const int32_t *ids, size_t n, unsigned flags,
                      char **out, size_t *out_len, es_error *err);
 
+/* A session that grows on demand: inputs are streamed, so sizes are not
+ * known up front. cli_session_ensure() (re)creates the session when the
+ * request exceeds its sizes (doubling, so a stream re-creates it at most a
+ * few times). Returns an exit code (error printed). */
+typedef struct cli_session {
+    const es_model *model;
+    es_session *s;
+    es_session_params p;
+} cli_session;
+void cli_session_init(cli_session *cs, const es_model *m, int n_threads);
+int cli_session_ensure(cli_session *cs, int batch, int src_len, int tgt_len);
+void cli_session_free(cli_session *cs);
+
 /* Default thread count shown in help texts: physical cores. */
 int cli_default_threads(void);
 

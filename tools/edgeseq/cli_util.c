@@ -572,4 +572,40 @@ es_status cli_decode(const es_tokenizer *tok, const int32_t *ids, size_t n, unsi
     return es_errf(err, ES_ERR_INTERNAL, "decoder kept asking for a larger buffer");
 }
 
+void cli_session_init(cli_session *cs, const es_model *m, int n_threads) {
+    memset(cs, 0, sizeof *cs);
+    cs->model = m;
+    cs->p = es_session_params_default();
+    cs->p.n_threads = n_threads;
+}
+
+static int grow(int have, int need) {
+    if (need <= have) return have;
+    long long v = have > 0 ? have : 1;
+    while (v < need) v *= 2;
+    return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+int cli_session_ensure(cli_session *cs, int batch, int src_len, int tgt_len) {
+    if (cs->s && batch <= cs->p.max_batch && src_len <= cs->p.max_src_len &&
+        tgt_len <= cs->p.max_tgt_len)
+        return CLI_EXIT_OK;
+    es_session_free(cs->s);
+    cs->s = NULL;
+    cs->p.max_batch = grow(cs->p.max_batch, batch);
+    cs->p.max_src_len = grow(cs->p.max_src_len, src_len);
+    cs->p.max_tgt_len = grow(cs->p.max_tgt_len, tgt_len);
+    es_error err = {0};
+    if (es_session_new(&cs->s, cs->model, &cs->p, &err) != ES_OK) {
+        cs->s = NULL;
+        return cli_fail_err(&err);
+    }
+    return CLI_EXIT_OK;
+}
+
+void cli_session_free(cli_session *cs) {
+    es_session_free(cs->s);
+    cs->s = NULL;
+}
+
 int cli_default_threads(void) { return es_cpu_physical_cores(); }

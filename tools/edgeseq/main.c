@@ -24,6 +24,9 @@ static const cli_command ES_CLI_COMMANDS[] = {
     {"info", cmd_info, "show a model's configuration, parameter count, dtype and files"},
     {"tokenize", cmd_tokenize, "text -> token ids (and pieces with --json)"},
     {"detokenize", cmd_detokenize, "token ids -> text"},
+    {"generate", cmd_generate, "generate text (greedy, beam search or sampling)"},
+    {"score", cmd_score, "log-probability of a target text given an input"},
+    {"init", cmd_init, "write a randomly initialised T5-Efficient model folder"},
     {"data", cmd_data, "fetch the real corpora; SpamAssassin split stats and lists"},
 };
 /* ================================================================================== */
