@@ -1,0 +1,158 @@
+/*
+ * qrnn.c — fo-pooling forward/backward (equations in qrnn.h). Loops run t
+ * outer and channels inner so the channel loop vectorises; sequences are
+ * the parallel unit.
+ */
+#include "nn/qrnn.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct qrnn_job {
+    float *h, *G, *c, *dG;
+    const float *dh, *cG, *cc;
+    const uint8_t *zmask;
+    const es_seq *s;
+    int ldh, H, reverse, train, use_mask;
+    float p;
+} qrnn_job;
+
+static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static void fwd_seq(const qrnn_job *j, int b) {
+    const es_seq *s = j->s;
+    int H = j->H, L = s->len[b];
+    float q = 1.0f - j->p;
+    for (int k = 0; k < L; k++) {
+        int t = j->reverse ? L - 1 - k : k;
+        size_t row = es_seq_row(s, b, t);
+        float *g = j->G + row * (size_t)(3 * H);
+        float *c = j->c + row * (size_t)H;
+        const float *cp = k ? j->c + (j->reverse ? row + 1 : row - 1) * (size_t)H : NULL;
+        const uint8_t *zm = j->use_mask ? j->zmask + row * (size_t)H : NULL;
+        float *h = j->h + row * (size_t)j->ldh;
+        for (int i = 0; i < H; i++) {
+            float z = tanhf(g[i]), f = sigm(g[H + i]), o = sigm(g[2 * H + i]);
+            g[i] = z;
+            g[H + i] = f;
+            g[2 * H + i] = o;
+            float fe;
+            if (zm)
+                fe = zm[i] ? 1.0f : f;
+            else if (!j->train && j->p > 0.0f)
+                fe = 1.0f - q * (1.0f - f);
+            else
+                fe = f;
+            float cv = (cp ? fe * cp[i] : 0.0f) + (1.0f - fe) * z;
+            c[i] = cv;
+            h[i] = o * cv;
+        }
+    }
+}
+
+static void fwd_task(void *ctx, int task, int n_tasks) {
+    const qrnn_job *j = ctx;
+    for (int b = task; b < j->s->B; b += n_tasks) fwd_seq(j, b);
+}
+
+static void zero_pad_cols(const es_seq *s, float *x, int ld, int n) {
+    for (int b = 0; b < s->B; b++) {
+        size_t r0 = (size_t)b * (size_t)s->Tp;
+        size_t v0 = r0 + (size_t)s->m, v1 = v0 + (size_t)s->len[b], r1 = r0 + (size_t)s->Tp;
+        for (size_t r = r0; r < r1; r++)
+            if (r < v0 || r >= v1) memset(x + r * (size_t)ld, 0, (size_t)n * sizeof(float));
+    }
+}
+
+void es_qrnn_forward(es_pool *pool, float *h, int ldh, float *G, float *c, uint8_t *zmask,
+                     const es_seq *s, int H, int reverse, float p, int train, es_rng *rng) {
+    qrnn_job j = {0};
+    j.h = h;
+    j.G = G;
+    j.c = c;
+    j.zmask = zmask;
+    j.s = s;
+    j.ldh = ldh;
+    j.H = H;
+    j.reverse = reverse;
+    j.train = train;
+    j.p = p;
+    j.use_mask = train && p > 0.0f && zmask;
+    if (j.use_mask) {
+        /* serial draw in (sequence, position, channel) order */
+        for (int b = 0; b < s->B; b++)
+            for (int t = 0; t < s->len[b]; t++) {
+                uint8_t *zm = zmask + es_seq_row(s, b, t) * (size_t)H;
+                for (int i = 0; i < H; i++) zm[i] = es_rng_uniformf(rng) < p;
+            }
+    }
+    zero_pad_cols(s, h, ldh, H);
+    int nt = ES_MIN(s->B, es_pool_threads(pool));
+    es_pool_run(nt > 1 ? pool : NULL, nt, fwd_task, &j);
+}
+
+static void bwd_seq(const qrnn_job *j, int b) {
+    const es_seq *s = j->s;
+    int H = j->H, L = s->len[b];
+    float q = 1.0f - j->p;
+    float carry[1024]; /* H <= 1024 is enforced by the config check */
+    memset(carry, 0, (size_t)H * sizeof(float));
+    for (int k = L - 1; k >= 0; k--) {
+        int t = j->reverse ? L - 1 - k : k;
+        size_t row = es_seq_row(s, b, t);
+        const float *g = j->cG + row * (size_t)(3 * H);
+        const float *c = j->cc + row * (size_t)H;
+        const float *cp = k ? j->cc + (j->reverse ? row + 1 : row - 1) * (size_t)H : NULL;
+        const uint8_t *zm = j->use_mask ? j->zmask + row * (size_t)H : NULL;
+        const float *dh = j->dh + row * (size_t)j->ldh;
+        float *dg = j->dG + row * (size_t)(3 * H);
+        for (int i = 0; i < H; i++) {
+            float z = g[i], f = g[H + i], o = g[2 * H + i];
+            float fe, dfe_df;
+            if (zm) {
+                fe = zm[i] ? 1.0f : f;
+                dfe_df = zm[i] ? 0.0f : 1.0f;
+            } else if (!j->train && j->p > 0.0f) {
+                fe = 1.0f - q * (1.0f - f);
+                dfe_df = q;
+            } else {
+                fe = f;
+                dfe_df = 1.0f;
+            }
+            float dc = dh[i] * o + carry[i];
+            float dO = dh[i] * c[i];
+            float dfe = dc * ((cp ? cp[i] : 0.0f) - z);
+            float dz = dc * (1.0f - fe);
+            carry[i] = dc * fe;
+            dg[i] = dz * (1.0f - z * z);
+            dg[H + i] = dfe * dfe_df * f * (1.0f - f);
+            dg[2 * H + i] = dO * o * (1.0f - o);
+        }
+    }
+}
+
+static void bwd_task(void *ctx, int task, int n_tasks) {
+    const qrnn_job *j = ctx;
+    for (int b = task; b < j->s->B; b += n_tasks) bwd_seq(j, b);
+}
+
+void es_qrnn_backward(es_pool *pool, float *dG, const float *dh, int ldh, const float *G,
+                      const float *c, const uint8_t *zmask, const es_seq *s, int H, int reverse,
+                      float p, int train) {
+    qrnn_job j = {0};
+    j.dG = dG;
+    j.dh = dh;
+    j.cG = G;
+    j.cc = c;
+    j.zmask = zmask;
+    j.s = s;
+    j.ldh = ldh;
+    j.H = H;
+    j.reverse = reverse;
+    j.train = train;
+    j.p = p;
+    j.use_mask = train && p > 0.0f && zmask;
+    es_seq_zero_pads(s, dG, 3 * H, 3 * H);
+    int nt = ES_MIN(s->B, es_pool_threads(pool));
+    es_pool_run(nt > 1 ? pool : NULL, nt, bwd_task, &j);
+}
