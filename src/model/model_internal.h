@@ -75,6 +75,14 @@ struct es_session {
     void *impl;               /* architecture-specific state, freed by ops->session_free */
 };
 
+/* Argument checks shared by the session ops (session.c), ES_ERR_ARG:
+ * n in [lo, max] ("what = n is out of range [lo, max] (session limit)");
+ * every id in [0, vocab) ("what[i] = id is not a token id ..."). */
+es_status es_session_check_dim(const char *what, int n, int lo, int max, const char *limit,
+                               es_error *err);
+es_status es_session_check_ids(const char *what, const int32_t *ids, size_t n, int32_t vocab,
+                               es_error *err);
+
 /* Per-architecture loaders (see the top of this file). `config` is the
  * parsed config.json (borrowed), `w` the opened, sealed weight set (owned
  * by m from the call on: the loader sets nothing about it). */

@@ -85,6 +85,24 @@ es_status es_session_new(es_session **out, const es_model *m, const es_session_p
     return ES_OK;
 }
 
+es_status es_session_check_dim(const char *what, int n, int lo, int max, const char *limit,
+                               es_error *err) {
+    if (n < lo || n > max)
+        return es_errf(err, ES_ERR_ARG, "%s = %d is out of range [%d, %d] (session %s)", what, n,
+                       lo, max, limit);
+    return ES_OK;
+}
+
+es_status es_session_check_ids(const char *what, const int32_t *ids, size_t n, int32_t vocab,
+                               es_error *err) {
+    if (!ids) return es_errf(err, ES_ERR_ARG, "%s is NULL", what);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab)
+            return es_errf(err, ES_ERR_ARG, "%s[%zu] = %d is not a token id (vocabulary is 0..%d)",
+                           what, i, ids[i], vocab - 1);
+    return ES_OK;
+}
+
 const char *es_session_errmsg(const es_session *s) { return s ? s->errmsg : "session is NULL"; }
 
 /* Records the outcome of an op in the session. */

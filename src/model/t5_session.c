@@ -66,30 +66,12 @@ static es_status t5_session_init(es_session *s, es_error *err) {
 
 /* ---- validation -------------------------------------------------------- */
 
-static es_status check_dim(const char *what, int n, int lo, int max, const char *limit,
-                           es_error *err) {
-    if (n < lo || n > max)
-        return es_errf(err, ES_ERR_ARG, "%s = %d is out of range [%d, %d] (session %s)", what, n,
-                       lo, max, limit);
-    return ES_OK;
-}
-
-static es_status check_ids(const char *what, const int32_t *ids, size_t n, int32_t vocab,
-                           es_error *err) {
-    if (!ids) return es_errf(err, ES_ERR_ARG, "%s is NULL", what);
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= vocab)
-            return es_errf(err, ES_ERR_ARG, "%s[%zu] = %d is not a token id (vocabulary is 0..%d)",
-                           what, i, ids[i], vocab - 1);
-    return ES_OK;
-}
-
 static es_status check_src(es_session *s, const int32_t *ids, const int32_t *mask, int B, int S,
                            es_error *err) {
     const es_t5_model *tm = s->model->impl;
-    es_status st = check_dim("batch rows", B, 1, s->params.max_batch, "max_batch", err);
-    if (!st) st = check_dim("source length", S, 1, s->params.max_src_len, "max_src_len", err);
-    if (!st) st = check_ids("input ids", ids, (size_t)B * S, tm->cfg.vocab, err);
+    es_status st = es_session_check_dim("batch rows", B, 1, s->params.max_batch, "max_batch", err);
+    if (!st) st = es_session_check_dim("source length", S, 1, s->params.max_src_len, "max_src_len", err);
+    if (!st) st = es_session_check_ids("input ids", ids, (size_t)B * S, tm->cfg.vocab, err);
     if (st) return st;
     if (mask) {
         for (size_t i = 0; i < (size_t)B * S; i++)
@@ -120,8 +102,8 @@ static es_status t5_decoder_logits(es_session *s, float *logits, const int32_t *
     t5_sess *t = s->impl;
     if (!logits) return es_errf(err, ES_ERR_ARG, "decoder_logits: logits is NULL");
     es_status st = check_src(s, ids, mask, B, S, err);
-    if (!st) st = check_dim("decoder length", T, 1, s->params.max_tgt_len, "max_tgt_len", err);
-    if (!st) st = check_ids("decoder ids", dec_ids, (size_t)B * T, t->tm->cfg.vocab, err);
+    if (!st) st = es_session_check_dim("decoder length", T, 1, s->params.max_tgt_len, "max_tgt_len", err);
+    if (!st) st = es_session_check_ids("decoder ids", dec_ids, (size_t)B * T, t->tm->cfg.vocab, err);
     if (st) return st;
     es_t5_encode(&t->st, NULL, ids, mask, B, S);
     for (int r = 0; r < B; r++) t->st.cross_row[r] = r;
@@ -137,8 +119,8 @@ static es_status t5_score(es_session *s, double *logprob, const int32_t *src, in
     const int V = t->tm->cfg.vocab;
     if (!logprob) return es_errf(err, ES_ERR_ARG, "score: logprob is NULL");
     es_status st = check_src(s, src, t->ones, 1, n_src, err);
-    if (!st) st = check_dim("target length", n_tgt, 1, s->params.max_tgt_len, "max_tgt_len", err);
-    if (!st) st = check_ids("target ids", tgt, (size_t)n_tgt, V, err);
+    if (!st) st = es_session_check_dim("target length", n_tgt, 1, s->params.max_tgt_len, "max_tgt_len", err);
+    if (!st) st = es_session_check_ids("target ids", tgt, (size_t)n_tgt, V, err);
     if (st) return st;
     es_t5_encode(&t->st, NULL, src, t->ones, 1, n_src);
     /* HF shift_right: decoder inputs = [start] + tgt[:-1]. */
