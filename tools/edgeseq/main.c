@@ -56,10 +56,7 @@ static void print_main_help(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        print_main_help(stderr);
-        return cli_usage(NULL, "no verb given");
-    }
+    if (argc < 2) return cli_usage(NULL, "no verb given");
     const char *verb = argv[1];
     if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
         if (argc > 2 && strcmp(verb, "help") == 0) {
