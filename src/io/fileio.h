@@ -26,7 +26,9 @@ es_status es_read_file(const char *path, void **buf, size_t *len, size_t max_len
 /* Maps a whole regular file read-only (MAP_PRIVATE, PROT_READ). *addr and
  * *len describe the mapping; release it with es_unmap_file. An empty file
  * yields *addr = NULL, *len = 0 and ES_OK (nothing to unmap). The mapping
- * stays valid after the descriptor is closed. */
+ * stays valid after the descriptor is closed. Model files must not be
+ * truncated while mapped: touching a page past a shrunk end raises SIGBUS
+ * (the usual contract of read-only mmap loaders). */
 es_status es_map_file(const char *path, void **addr, size_t *len, es_error *err);
 /* Unmaps what es_map_file returned (no-op for NULL / 0). */
 void es_unmap_file(void *addr, size_t len);

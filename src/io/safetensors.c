@@ -26,6 +26,10 @@
  * C64, sub-byte floats) are ES_ERR_UNSUPPORTED, naming dtype and tensor;
  * every structural error is ES_ERR_FORMAT, naming file, tensor and offset.
  *
+ * On failure the set may already hold some tensors of the file (an
+ * allocation failed or a name collided with an earlier file while
+ * registering): callers free the set, as es_weights_open_dir does.
+ *
  * Tensors are zero-copy views into the caller's buffer or the file's
  * read-only map. Data offsets need not be aligned (files in the wild and
  * the ones we write pack tensors back to back), so a view's data pointer
