@@ -19,9 +19,17 @@ FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL), linear_sd.bin (an
 nn.Linear(3, 2) state_dict saved as is: OrderedDict + BUILD _metadata,
 weight = arange(6).reshape(2, 3) / 8, bias = [-1, 1]), legacy.bin (pre-1.6
 non-zip format, must be refused).
+Fuzz seeds (tests/fuzz/corpus/ptbin/): the archives above, bare data.pkl
+pickles (protocols 2 and 4) matching the storages fuzz_ptbin.c wraps them
+with ("0": 4096 B, "1": 64 B, "2": 16 B, "3": 0 B), and a few broken ones.
 Usage: /usr/bin/python3 tests/data/ptbin/make_ptbin.py
 """
+import io
 import os
+import pickle
+import struct
+import zipfile
+
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -68,6 +76,39 @@ def main():
             data = f.read()
         with open(os.path.join(CORPUS, name), "wb") as f:
             f.write(data)
+    fuzz_seeds()
+
+
+def data_pkl(archive_bytes):
+    z = zipfile.ZipFile(io.BytesIO(archive_bytes))
+    (name,) = [n for n in z.namelist() if n.endswith("/data.pkl")]
+    return z.read(name)
+
+
+def fuzz_seeds():
+    a = torch.arange(1024, dtype=torch.float32)
+    d = {
+        "a": a,
+        "b": torch.zeros(4, 4),
+        "c": torch.zeros(2, dtype=torch.float64),
+        "e": torch.zeros(0),
+        "t": a.view(32, 32).t(),
+        "s": a[10:20],
+    }
+    for proto in (2, 4):
+        f = io.BytesIO()
+        torch.save(d, f, pickle_protocol=proto)
+        with open(os.path.join(CORPUS, "seed_p%d.pkl" % proto), "wb") as out:
+            out.write(data_pkl(f.getvalue()))
+    # Broken: a code-execution pickle, a huge memo index, a truncated archive.
+    with open(os.path.join(CORPUS, "evil_os_system.pkl"), "wb") as out:
+        out.write(b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00ls\x85R.")
+    with open(os.path.join(CORPUS, "evil_memo.pkl"), "wb") as out:
+        out.write(b"\x80\x02}r" + struct.pack("<I", 0xFFFFFFF0) + b".")
+    with open(os.path.join(HERE, "mixed_p2.bin"), "rb") as f:
+        whole = f.read()
+    with open(os.path.join(CORPUS, "truncated.bin"), "wb") as out:
+        out.write(whole[: len(whole) // 2])
 
 
 if __name__ == "__main__":
