@@ -1,0 +1,713 @@
+/*
+ * trainer.c — the training loop for byte classifiers (API in trainer.h):
+ * data order, micro-batches with gradient accumulation, loss, clipping,
+ * AdamW, LR schedule, progress/eval callbacks, checkpoints and resume.
+ *
+ * Determinism: everything that influences the trajectory is a function of
+ * (model, params, step, epoch, pos, rng): the epoch permutation is drawn
+ * from an RNG seeded by (seed, epoch); dropout/zoneout masks come from the
+ * trainer RNG whose state is checkpointed; every reduction in the forward
+ * and backward passes has a fixed order. So a run resumed from a checkpoint
+ * at step s performs exactly the operations the uninterrupted run performed
+ * after step s (tests/unit/test_resume.c checks bit equality).
+ */
+#include "train/trainer.h"
+
+#include "io/fileio.h"
+#include "io/weights.h"
+#include "train/loss.h"
+#include "train/optim.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct es_trainer {
+    es_byte_model *m;
+    es_train_params p;
+    char *out_dir;
+    es_pool *pool;
+    es_byte_ws *ws;
+    es_adamw opt;
+    es_rng rng;                /* dropout / zoneout */
+    int64_t step, epoch;
+    size_t pos;                /* next index into perm */
+    size_t *perm, perm_n;
+    int64_t perm_epoch;
+    uint64_t cfg_hash;
+    es_progress_fn progress;
+    void *progress_user;
+    es_eval_fn eval;
+    void *eval_user;
+    /* batch buffers */
+    const uint8_t **bptr;
+    size_t *blen;
+    int32_t *blab;
+    float *logits, *dlogits;
+    /* progress accounting */
+    double rep_loss;
+    int64_t rep_n, rep_steps;
+    double rep_bytes, t_start, t_rep;
+    double last_norm;
+    float last_lr;
+    int64_t start_step;
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+es_train_params es_train_params_default(void) {
+    es_train_params p;
+    memset(&p, 0, sizeof p);
+    p.batch_size = 32;
+    p.grad_accum = 1;
+    p.max_steps = 1000;
+    p.optimizer = ES_OPT_ADAMW;
+    p.lr = 2e-3f;
+    p.min_lr = 0.0f;
+    p.warmup_steps = 0;
+    p.schedule = ES_LR_COSINE;
+    p.weight_decay = 0.01f;
+    p.beta1 = 0.9f;
+    p.beta2 = 0.999f;
+    p.eps = 1e-8f;
+    p.clip_norm = 1.0f;
+    p.seed = 1;
+    p.log_every = 10;
+    p.keep_checkpoints = 2;
+    return p;
+}
+
+float es_lr_at(const es_train_params *p, int64_t step) {
+    double lr = p->lr, lo = p->min_lr;
+    int64_t W = p->warmup_steps;
+    if (step < 1) step = 1;
+    if (W > 0 && step <= W) return (float)(lr * (double)step / (double)W);
+    double q = p->max_steps > W ? (double)(step - W) / (double)(p->max_steps - W) : 1.0;
+    if (q > 1.0) q = 1.0;
+    switch (p->schedule) {
+    case ES_LR_CONSTANT: return (float)lr;
+    case ES_LR_LINEAR: return (float)(lo + (lr - lo) * (1.0 - q));
+    case ES_LR_COSINE: return (float)(lo + (lr - lo) * 0.5 * (1.0 + cos(3.14159265358979323846 * q)));
+    case ES_LR_INVSQRT: return (float)(lr * sqrt((double)(W > 0 ? W : 1) / (double)step));
+    }
+    return (float)lr;
+}
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* Hash of everything that shapes the trajectory besides the state itself:
+ * the model config and the optimisation params (not max_steps, cadences,
+ * thread count or paths, which may change between a run and its resume). */
+static es_status config_hash(const es_trainer *tr, uint64_t *out, es_error *err) {
+    char *json = NULL;
+    es_status s = es_byte_config_to_json(es_byte_model_config(tr->m), &json, err);
+    if (s) return s;
+    uint64_t h = fnv(0xcbf29ce484222325ull, json, strlen(json));
+    es_free(json);
+    const es_train_params *p = &tr->p;
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "bs=%d acc=%d opt=%d lr=%a min=%a wu=%" PRId64 " sch=%d wd=%a "
+                     "b1=%a b2=%a eps=%a clip=%a seed=%" PRIu64 " mb=%d",
+                     p->batch_size, p->grad_accum, (int)p->optimizer, (double)p->lr,
+                     (double)p->min_lr, p->warmup_steps, (int)p->schedule, (double)p->weight_decay,
+                     (double)p->beta1, (double)p->beta2, (double)p->eps, (double)p->clip_norm,
+                     p->seed, p->max_bytes);
+    *out = fnv(h, buf, (size_t)n);
+    return ES_OK;
+}
+
+es_status es_trainer_new(es_trainer **out, es_byte_model *m, const es_train_params *p,
+                         es_error *err) {
+    *out = NULL;
+    if (!m || !p) return es_errf(err, ES_ERR_ARG, "trainer: model and params are required");
+    if (p->batch_size < 1 || p->grad_accum < 1 || p->max_steps < 0 || !(p->lr >= 0.0f) ||
+        p->warmup_steps < 0 || (unsigned)p->schedule > ES_LR_INVSQRT || p->optimizer != ES_OPT_ADAMW ||
+        !(p->beta1 >= 0.0f && p->beta1 < 1.0f) || !(p->beta2 >= 0.0f && p->beta2 < 1.0f) ||
+        !(p->eps > 0.0f) || p->max_bytes < 0 || p->n_threads < 0 || p->keep_checkpoints < 0)
+        return es_errf(err, ES_ERR_ARG, "trainer: invalid training parameters (batch %d, accum %d, "
+                       "steps %" PRId64 ", lr %g)", p->batch_size, p->grad_accum, p->max_steps,
+                       (double)p->lr);
+    const es_byte_config *c = es_byte_model_config(m);
+    es_trainer *tr = es_calloc(1, sizeof *tr);
+    if (!tr) return es_errf(err, ES_ERR_NOMEM, "trainer: out of memory");
+    tr->m = m;
+    tr->p = *p;
+    if (!tr->p.max_bytes || tr->p.max_bytes > c->max_bytes) tr->p.max_bytes = c->max_bytes;
+    if (tr->p.keep_checkpoints < 1) tr->p.keep_checkpoints = 1;
+    tr->p.out_dir = NULL;
+    tr->perm_epoch = -1;
+    es_status s = ES_OK;
+    if (p->out_dir && !(tr->out_dir = es_strdup(p->out_dir)))
+        s = es_errf(err, ES_ERR_NOMEM, "trainer: out of memory");
+    tr->p.out_dir = tr->out_dir;
+    int nt = p->n_threads ? p->n_threads : es_cpu_physical_cores();
+    if (!s) s = es_pool_new(&tr->pool, nt, err);
+    if (!s) s = es_byte_model_enable_grad(m, err);
+    if (!s) s = es_byte_ws_new(&tr->ws, m, p->batch_size, tr->p.max_bytes, 1, tr->pool, err);
+    if (!s) s = es_adamw_init(&tr->opt, es_byte_model_params(m), err);
+    if (!s) {
+        size_t bs = (size_t)p->batch_size, L = (size_t)c->n_labels;
+        tr->bptr = es_calloc(bs, sizeof *tr->bptr);
+        tr->blen = es_calloc(bs, sizeof *tr->blen);
+        tr->blab = es_calloc(bs, sizeof *tr->blab);
+        tr->logits = es_calloc(bs * L, sizeof(float));
+        tr->dlogits = es_calloc(bs * L, sizeof(float));
+        if (!tr->bptr || !tr->blen || !tr->blab || !tr->logits || !tr->dlogits)
+            s = es_errf(err, ES_ERR_NOMEM, "trainer: out of memory");
+    }
+    if (!s) s = config_hash(tr, &tr->cfg_hash, err);
+    if (s) {
+        es_trainer_free(tr);
+        return s;
+    }
+    es_rng_seed(&tr->rng, p->seed ^ 0x5eed0d0d5eedull);
+    *out = tr;
+    return ES_OK;
+}
+
+void es_trainer_free(es_trainer *tr) {
+    if (!tr) return;
+    es_byte_ws_free(tr->ws);
+    es_pool_free(tr->pool);
+    es_adamw_free(&tr->opt);
+    es_free(tr->perm);
+    es_free(tr->bptr);
+    es_free(tr->blen);
+    es_free(tr->blab);
+    es_free(tr->logits);
+    es_free(tr->dlogits);
+    es_free(tr->out_dir);
+    es_free(tr);
+}
+
+void es_trainer_set_progress(es_trainer *tr, es_progress_fn fn, void *user) {
+    tr->progress = fn;
+    tr->progress_user = user;
+}
+void es_trainer_set_eval(es_trainer *tr, es_eval_fn fn, void *user) {
+    tr->eval = fn;
+    tr->eval_user = user;
+}
+int64_t es_trainer_step_count(const es_trainer *tr) { return tr->step; }
+es_byte_model *es_trainer_model(es_trainer *tr) { return tr->m; }
+
+/* ---- data order ------------------------------------------------------------ */
+
+static es_status make_perm(es_trainer *tr, size_t n, es_error *err) {
+    if (tr->perm_n != n) {
+        es_free(tr->perm);
+        tr->perm = es_calloc(n ? n : 1, sizeof(size_t));
+        tr->perm_n = tr->perm ? n : 0;
+        if (!tr->perm) return es_errf(err, ES_ERR_NOMEM, "trainer: out of memory for %zu indices", n);
+        tr->perm_epoch = -1;
+    }
+    if (tr->perm_epoch == tr->epoch) return ES_OK;
+    es_rng r;
+    es_rng_seed(&r, tr->p.seed * 0x9e3779b97f4a7c15ull + (uint64_t)tr->epoch + 1);
+    for (size_t i = 0; i < n; i++) tr->perm[i] = i;
+    for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
+        size_t j = (size_t)es_rng_below(&r, i);
+        size_t t = tr->perm[i - 1];
+        tr->perm[i - 1] = tr->perm[j];
+        tr->perm[j] = t;
+    }
+    tr->perm_epoch = tr->epoch;
+    return ES_OK;
+}
+
+static es_status get_example(const es_example_source *src, size_t i, es_example *ex,
+                             es_error *err) {
+    if (src->array) {
+        *ex = src->array[i];
+        return ES_OK;
+    }
+    memset(ex, 0, sizeof *ex);
+    es_status s = src->get(src->user, i, ex, err);
+    if (s) return s;
+    return ES_OK;
+}
+
+/* Fills the batch buffers with the next batch_size examples, moving to the
+ * next epoch's permutation when one is used up. A callback's bytes only
+ * live until its next call (trainer.h), so callback examples are copied
+ * into `copies` (batch_size buffers of max_bytes). */
+static es_status next_batch(es_trainer *tr, const es_example_source *src, uint8_t **copies,
+                            es_error *err) {
+    int V = es_byte_model_config(tr->m)->n_labels;
+    for (int b = 0; b < tr->p.batch_size; b++) {
+        if (tr->pos >= src->n) {
+            tr->epoch++;
+            tr->pos = 0;
+        }
+        es_status s = make_perm(tr, src->n, err);
+        if (s) return s;
+        es_example ex;
+        size_t idx = tr->perm[tr->pos++];
+        s = get_example(src, idx, &ex, err);
+        if (s) return s;
+        if (ex.label < 0 || ex.label >= V)
+            return es_errf(err, ES_ERR_ARG, "training example %zu: label %d outside [0, %d)", idx,
+                           (int)ex.label, V);
+        if (ex.len && !ex.bytes)
+            return es_errf(err, ES_ERR_ARG, "training example %zu: NULL bytes", idx);
+        size_t n = ex.len > (size_t)tr->p.max_bytes ? (size_t)tr->p.max_bytes : ex.len;
+        if (copies) {
+            memcpy(copies[b], ex.bytes, n);
+            tr->bptr[b] = copies[b];
+        } else {
+            tr->bptr[b] = ex.bytes;
+        }
+        tr->blen[b] = n;
+        tr->blab[b] = ex.label;
+    }
+    return ES_OK;
+}
+
+es_status es_trainer_step(es_trainer *tr, const es_example_source *src, double *loss,
+                          es_error *err) {
+    if (!src || src->n == 0 || (!src->array && !src->get))
+        return es_errf(err, ES_ERR_ARG, "trainer: empty training set");
+    es_byte_model *m = tr->m;
+    es_params *ps = es_byte_model_params(m);
+    int V = es_byte_model_config(m)->n_labels, B = tr->p.batch_size;
+    uint8_t **copies = NULL;
+    es_status s = ES_OK;
+    if (!src->array) {
+        copies = es_calloc((size_t)B, sizeof *copies);
+        if (!copies) return es_errf(err, ES_ERR_NOMEM, "trainer: out of memory");
+        for (int b = 0; b < B && !s; b++)
+            if (!(copies[b] = es_malloc((size_t)tr->p.max_bytes)))
+                s = es_errf(err, ES_ERR_NOMEM, "trainer: out of memory");
+    }
+    es_params_zero_grad(ps);
+    float scale = 1.0f / (float)(B * tr->p.grad_accum);
+    double total = 0.0;
+    for (int a = 0; a < tr->p.grad_accum && !s; a++) {
+        s = next_batch(tr, src, copies, err);
+        if (!s) s = es_byte_forward(tr->ws, m, tr->bptr, tr->blen, B, 1, &tr->rng, tr->logits, err);
+        if (s) break;
+        total += es_softmax_ce(tr->dlogits, tr->logits, tr->blab, B, V, -1, scale, NULL, NULL);
+        s = es_byte_backward(tr->ws, m, tr->dlogits, err);
+        for (int b = 0; b < B; b++) tr->rep_bytes += (double)tr->blen[b];
+    }
+    if (copies) {
+        for (int b = 0; b < B; b++) es_free(copies[b]);
+        es_free(copies);
+    }
+    if (s) return s;
+    double mean = total * (double)scale;
+    if (!isfinite(mean))
+        return es_errf(err, ES_ERR_INTERNAL, "trainer: loss is %g at step %" PRId64, mean, tr->step + 1);
+    tr->last_norm = es_grad_clip(ps, tr->p.clip_norm, NULL);
+    tr->last_lr = es_lr_at(&tr->p, tr->step + 1);
+    es_adamw_step(&tr->opt, ps, tr->last_lr, tr->p.beta1, tr->p.beta2, tr->p.eps,
+                  tr->p.weight_decay, 0);
+    tr->step++;
+    tr->rep_loss += mean;
+    tr->rep_steps++;
+    if (loss) *loss = mean;
+    return ES_OK;
+}
+
+/* ---- checkpoints ---------------------------------------------------------------- */
+
+#define STATE_FILE "train_state.safetensors"
+#define MODEL_FILE "model.safetensors"
+#define POINTER_FILE "checkpoint"
+
+static es_status file_checksum(const char *path, uint64_t *out, es_error *err) {
+    void *buf = NULL;
+    size_t len = 0;
+    es_status s = es_read_file(path, &buf, &len, (size_t)1 << 34, err);
+    if (s) return s;
+    *out = fnv(0xcbf29ce484222325ull, buf, len);
+    es_free(buf);
+    return ES_OK;
+}
+
+static es_status read_pointer(const char *out_dir, char *name, size_t cap, es_error *err) {
+    char path[4096];
+    es_status s = es_path_join(path, sizeof path, out_dir, POINTER_FILE, err);
+    if (s) return s;
+    void *buf = NULL;
+    size_t len = 0;
+    if ((s = es_read_file(path, &buf, &len, 4096, err))) return s;
+    char *t = buf;
+    while (len && (t[len - 1] == '\n' || t[len - 1] == ' ')) t[--len] = 0;
+    s = ES_OK;
+    if (len == 0 || len >= cap || strncmp(t, "step-", 5) != 0 || strchr(t, '/') || strstr(t, ".."))
+        s = es_errf(err, ES_ERR_FORMAT, "%s: not a checkpoint name", path);
+    else
+        memcpy(name, t, len + 1);
+    es_free(buf);
+    return s;
+}
+
+static void remove_dir_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
+            continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < sizeof path) unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* Deletes step folders older than the newest keep_checkpoints ones, never
+ * the one `current` points to. */
+static void prune(const es_trainer *tr, const char *current) {
+    DIR *d = opendir(tr->out_dir);
+    if (!d) return;
+    int64_t steps[256];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 256) {
+        long long st;
+        char tail;
+        if (sscanf(e->d_name, "step-%lld%c", &st, &tail) == 1) steps[n++] = st;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        int newer = 0;
+        for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
+        char name[64], path[4096];
+        snprintf(name, sizeof name, "step-%08lld", (long long)steps[i]);
+        if (newer >= tr->p.keep_checkpoints && strcmp(name, current) != 0 &&
+            (size_t)snprintf(path, sizeof path, "%s/%s", tr->out_dir, name) < sizeof path)
+            remove_dir_files(path);
+    }
+}
+
+es_status es_trainer_save(es_trainer *tr, es_error *err) {
+    if (!tr->out_dir) return es_errf(err, ES_ERR_ARG, "trainer: no checkpoint folder set");
+    if (mkdir(tr->out_dir, 0777) != 0 && errno != EEXIST)
+        return es_errf(err, ES_ERR_IO, "%s: cannot create folder: %s", tr->out_dir, strerror(errno));
+    char name[64], cur[256] = "", dir[4096], path[4096];
+    snprintf(name, sizeof name, "step-%08lld", (long long)tr->step);
+    es_error e2;
+    if (read_pointer(tr->out_dir, cur, sizeof cur, &e2) == ES_OK && strcmp(cur, name) == 0)
+        return ES_OK; /* this exact state is the current checkpoint already */
+    es_status s = es_path_join(dir, sizeof dir, tr->out_dir, name, err);
+    if (s) return s;
+    remove_dir_files(dir); /* a partial folder left by a killed run */
+    if ((s = es_byte_model_save_dir(tr->m, dir, err))) return s;
+    uint64_t ck = 0;
+    if ((s = es_path_join(path, sizeof path, dir, MODEL_FILE, err)) ||
+        (s = file_checksum(path, &ck, err)))
+        return s;
+    es_params *ps = es_byte_model_params(tr->m);
+    es_st_write_tensor *t = es_calloc(2 * (size_t)ps->n, sizeof *t);
+    char (*names)[ES_PARAM_NAME_MAX + 8] = es_calloc(2 * (size_t)ps->n, ES_PARAM_NAME_MAX + 8);
+    if (!t || !names) {
+        es_free(t);
+        es_free(names);
+        return es_errf(err, ES_ERR_NOMEM, "checkpoint: out of memory");
+    }
+    for (int i = 0; i < ps->n; i++) {
+        const es_param *p = &ps->p[i];
+        for (int k = 0; k < 2; k++) {
+            es_st_write_tensor *w = &t[2 * i + k];
+            snprintf(names[2 * i + k], ES_PARAM_NAME_MAX + 8, "%s.%s", k ? "adam_v" : "adam_m", p->name);
+            w->name = names[2 * i + k];
+            w->dtype = ES_DTYPE_F32;
+            w->ndim = p->ndim;
+            for (int d = 0; d < p->ndim; d++) w->shape[d] = p->shape[d];
+            w->data = (k ? tr->opt.v : tr->opt.m) + p->offset;
+        }
+    }
+    char v_step[32], v_epoch[32], v_pos[32], v_t[32], v_rng[4][32], v_hash[32], v_ck[32];
+    snprintf(v_step, sizeof v_step, "%" PRId64, tr->step);
+    snprintf(v_epoch, sizeof v_epoch, "%" PRId64, tr->epoch);
+    snprintf(v_pos, sizeof v_pos, "%zu", tr->pos);
+    snprintf(v_t, sizeof v_t, "%" PRId64, tr->opt.t);
+    for (int i = 0; i < 4; i++) snprintf(v_rng[i], 32, "%016" PRIx64, tr->rng.s[i]);
+    snprintf(v_hash, sizeof v_hash, "%016" PRIx64, tr->cfg_hash);
+    snprintf(v_ck, sizeof v_ck, "%016" PRIx64, ck);
+    const char *meta[] = {"edgeseq_format", "1", "step", v_step, "epoch", v_epoch,
+                          "data_pos", v_pos, "adam_t", v_t, "rng0", v_rng[0], "rng1", v_rng[1],
+                          "rng2", v_rng[2], "rng3", v_rng[3], "config_hash", v_hash,
+                          "model_checksum", v_ck};
+    s = es_path_join(path, sizeof path, dir, STATE_FILE, err);
+    if (!s) s = es_safetensors_write(path, t, 2 * (size_t)ps->n, meta, ES_ARRAY_LEN(meta) / 2, err);
+    es_free(t);
+    es_free(names);
+    if (s) return s;
+    /* the folder is complete and durable: publish it */
+    char line[80];
+    int n = snprintf(line, sizeof line, "%s\n", name);
+    if ((s = es_path_join(path, sizeof path, tr->out_dir, POINTER_FILE, err)) ||
+        (s = es_atomic_write_file(path, line, (size_t)n, err)))
+        return s;
+    prune(tr, name);
+    return ES_OK;
+}
+
+static es_status meta_u64(const es_weights *w, const char *key, int hex, uint64_t *out,
+                          const char *path, es_error *err) {
+    const char *v = es_weights_get_meta(w, key);
+    char *end = NULL;
+    if (!v || !*v) return es_errf(err, ES_ERR_FORMAT, "%s: metadata '%s' missing", path, key);
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, hex ? 16 : 10);
+    if (errno || *end) return es_errf(err, ES_ERR_FORMAT, "%s: metadata '%s' = '%s' is not a number", path, key, v);
+    *out = x;
+    return ES_OK;
+}
+
+es_status es_trainer_resume(es_trainer *tr, const char *dir_in, es_error *err) {
+    const char *root = dir_in ? dir_in : tr->out_dir;
+    if (!root) return es_errf(err, ES_ERR_ARG, "trainer resume: no checkpoint folder");
+    char name[256], dir[4096], path[4096];
+    es_status s = read_pointer(root, name, sizeof name, err);
+    if (s) return s;
+    if ((s = es_path_join(dir, sizeof dir, root, name, err))) return s;
+    /* 1. the model folder, loaded on the side */
+    es_byte_model *nm = NULL;
+    if ((s = es_byte_model_load_dir(&nm, dir, err))) return s == ES_ERR_IO ? s : ES_ERR_FORMAT;
+    char *j1 = NULL, *j2 = NULL;
+    s = es_byte_config_to_json(es_byte_model_config(nm), &j1, err);
+    if (!s) s = es_byte_config_to_json(es_byte_model_config(tr->m), &j2, err);
+    if (!s && strcmp(j1, j2) != 0)
+        s = es_errf(err, ES_ERR_FORMAT, "%s/config.json: model config differs from the model being trained", dir);
+    es_free(j1);
+    es_free(j2);
+    /* 2. the state file */
+    es_weights *w = NULL;
+    uint64_t step = 0, epoch = 0, pos = 0, t = 0, rng[4] = {0}, hash = 0, ck = 0, ck_file = 0;
+    if (!s) s = es_path_join(path, sizeof path, dir, STATE_FILE, err);
+    if (!s) s = es_weights_new(&w, err);
+    if (!s) {
+        s = es_safetensors_read(w, path, err);
+        if (s && s != ES_ERR_NOMEM) s = ES_ERR_FORMAT;
+    }
+    if (!s) es_weights_seal(w);
+    static const char *rk[4] = {"rng0", "rng1", "rng2", "rng3"};
+    if (!s) s = meta_u64(w, "step", 0, &step, path, err);
+    if (!s) s = meta_u64(w, "epoch", 0, &epoch, path, err);
+    if (!s) s = meta_u64(w, "data_pos", 0, &pos, path, err);
+    if (!s) s = meta_u64(w, "adam_t", 0, &t, path, err);
+    for (int i = 0; i < 4 && !s; i++) s = meta_u64(w, rk[i], 1, &rng[i], path, err);
+    if (!s) s = meta_u64(w, "config_hash", 1, &hash, path, err);
+    if (!s) s = meta_u64(w, "model_checksum", 1, &ck, path, err);
+    if (!s && hash != tr->cfg_hash)
+        s = es_errf(err, ES_ERR_FORMAT, "%s: written with a different model config or training "
+                    "parameters (config hash %016" PRIx64 ", now %016" PRIx64 ")", path, hash, tr->cfg_hash);
+    char mpath[4096];
+    if (!s) s = es_path_join(mpath, sizeof mpath, dir, MODEL_FILE, err);
+    if (!s) s = file_checksum(mpath, &ck_file, err);
+    if (!s && ck_file != ck)
+        s = es_errf(err, ES_ERR_FORMAT, "%s: checksum %016" PRIx64 " does not match the training "
+                    "state (%016" PRIx64 "): model and state are from different saves", mpath, ck_file, ck);
+    if (!s && (int64_t)step < 0)
+        s = es_errf(err, ES_ERR_FORMAT, "%s: step %" PRIu64, path, step);
+    es_params *ps = es_byte_model_params(tr->m);
+    float *mm = NULL, *vv = NULL;
+    if (!s) {
+        mm = es_malloc_aligned((ps->total ? ps->total : 1) * sizeof(float));
+        vv = es_malloc_aligned((ps->total ? ps->total : 1) * sizeof(float));
+        if (!mm || !vv) s = es_errf(err, ES_ERR_NOMEM, "resume: out of memory");
+        else {
+            memset(mm, 0, ps->total * sizeof(float));
+            memset(vv, 0, ps->total * sizeof(float));
+        }
+    }
+    for (int i = 0; i < ps->n && !s; i++) {
+        const es_param *p = &ps->p[i];
+        for (int k = 0; k < 2 && !s; k++) {
+            char tn[ES_PARAM_NAME_MAX + 8];
+            snprintf(tn, sizeof tn, "%s.%s", k ? "adam_v" : "adam_m", p->name);
+            const es_tensor_view *tv = es_weights_find(w, tn);
+            if (!tv) {
+                s = es_errf(err, ES_ERR_FORMAT, "%s: tensor '%s' missing", path, tn);
+                break;
+            }
+            int ok = tv->dtype == ES_DTYPE_F32 && tv->ndim == p->ndim;
+            for (int d = 0; ok && d < p->ndim; d++) ok = tv->shape[d] == p->shape[d];
+            if (!ok) {
+                s = es_errf(err, ES_ERR_FORMAT, "%s: tensor '%s' has the wrong dtype or shape", path, tn);
+                break;
+            }
+            memcpy((k ? vv : mm) + p->offset, tv->data, p->numel * sizeof(float));
+        }
+    }
+    if (!s && es_weights_count(w) != 2 * (size_t)ps->n)
+        s = es_errf(err, ES_ERR_FORMAT, "%s: %zu tensors, expected %d", path, es_weights_count(w), 2 * ps->n);
+    if (!s) {
+        /* 3. everything checked: commit into the trainer */
+        es_params *np = es_byte_model_params(nm);
+        memcpy(ps->data, np->data, ps->total * sizeof(float));
+        memcpy(tr->opt.m, mm, ps->total * sizeof(float));
+        memcpy(tr->opt.v, vv, ps->total * sizeof(float));
+        tr->opt.t = (int64_t)t;
+        tr->step = (int64_t)step;
+        tr->epoch = (int64_t)epoch;
+        tr->pos = (size_t)pos;
+        tr->perm_epoch = -1;
+        for (int i = 0; i < 4; i++) tr->rng.s[i] = rng[i];
+    }
+    es_free_aligned(mm);
+    es_free_aligned(vv);
+    es_weights_free(w);
+    es_byte_model_free(nm);
+    return s;
+}
+
+/* ---- loop ------------------------------------------------------------------------ */
+
+static es_status report(es_trainer *tr, int force) {
+    if (!tr->progress || (!force && (tr->p.log_every <= 0 || tr->step % tr->p.log_every)))
+        return ES_OK;
+    double t = now_s();
+    es_train_progress pr;
+    memset(&pr, 0, sizeof pr);
+    pr.step = tr->step;
+    pr.max_steps = tr->p.max_steps;
+    pr.epoch = tr->epoch;
+    pr.loss = tr->rep_steps ? tr->rep_loss / (double)tr->rep_steps : 0.0;
+    pr.grad_norm = tr->last_norm;
+    pr.lr = tr->last_lr;
+    double dt = t - tr->t_rep;
+    if (dt > 0) {
+        pr.examples_per_s = (double)tr->rep_steps * tr->p.batch_size * tr->p.grad_accum / dt;
+        pr.bytes_per_s = tr->rep_bytes / dt;
+    }
+    pr.elapsed_s = t - tr->t_start;
+    int64_t done = tr->step - tr->start_step;
+    pr.eta_s = done > 0 ? pr.elapsed_s / (double)done * (double)(tr->p.max_steps - tr->step) : 0.0;
+    tr->rep_loss = 0;
+    tr->rep_steps = 0;
+    tr->rep_bytes = 0;
+    tr->t_rep = t;
+    return tr->progress(tr->progress_user, &pr) ? ES_ERR_CANCELLED : ES_OK;
+}
+
+static es_status save_final(es_trainer *tr, es_error *err) {
+    if (!tr->out_dir) return ES_OK;
+    es_status s = es_trainer_save(tr, err);
+    if (!s) s = es_byte_model_save_dir(tr->m, tr->out_dir, err);
+    return s;
+}
+
+es_status es_trainer_run(es_trainer *tr, const es_example_source *train, es_error *err) {
+    tr->t_start = tr->t_rep = now_s();
+    tr->start_step = tr->step;
+    es_status s = ES_OK;
+    while (tr->step < tr->p.max_steps) {
+        if ((s = es_trainer_step(tr, train, NULL, err))) return s;
+        if ((s = report(tr, 0))) {
+            es_status s2 = save_final(tr, err);
+            if (s2) return s2;
+            return es_errf(err, ES_ERR_CANCELLED, "training stopped by the progress callback at step %" PRId64, tr->step);
+        }
+        if (tr->out_dir && tr->p.save_every > 0 && tr->step % tr->p.save_every == 0 &&
+            tr->step < tr->p.max_steps)
+            if ((s = es_trainer_save(tr, err))) return s;
+        if (tr->eval && tr->p.eval_every > 0 && tr->step % tr->p.eval_every == 0 &&
+            tr->step < tr->p.max_steps)
+            if ((s = tr->eval(tr->eval_user, tr, tr->step, err))) return s;
+    }
+    if (tr->eval && (s = tr->eval(tr->eval_user, tr, tr->step, err))) return s;
+    return save_final(tr, err);
+}
+
+/* ---- evaluation -------------------------------------------------------------------- */
+
+es_status es_trainer_predict(es_trainer *tr, const uint8_t *const *bytes, const size_t *lens,
+                             size_t n, float *probs, es_error *err) {
+    int V = es_byte_model_config(tr->m)->n_labels, B = tr->p.batch_size;
+    size_t cut[256];
+    if (B > 256) B = 256;
+    for (size_t i0 = 0; i0 < n; i0 += (size_t)B) {
+        int nb = (int)ES_MIN((size_t)B, n - i0);
+        for (int b = 0; b < nb; b++)
+            cut[b] = lens[i0 + b] > (size_t)tr->p.max_bytes ? (size_t)tr->p.max_bytes : lens[i0 + b];
+        es_status s = es_byte_forward(tr->ws, tr->m, bytes + i0, cut, nb, 0, NULL, tr->logits, err);
+        if (s) return s;
+        for (int b = 0; b < nb; b++) {
+            const float *x = tr->logits + (size_t)b * (size_t)V;
+            float *p = probs + (i0 + (size_t)b) * (size_t)V;
+            float mx = x[0];
+            for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+            double z = 0.0;
+            for (int v = 0; v < V; v++) z += exp((double)(x[v] - mx));
+            for (int v = 0; v < V; v++) p[v] = (float)(exp((double)(x[v] - mx)) / z);
+        }
+    }
+    return ES_OK;
+}
+
+es_status es_trainer_evaluate(es_trainer *tr, const es_example_source *src, double *loss,
+                              double *accuracy, es_error *err) {
+    int V = es_byte_model_config(tr->m)->n_labels, B = tr->p.batch_size;
+    double tot = 0.0;
+    size_t correct = 0;
+    uint8_t **copies = NULL;
+    es_status s = ES_OK;
+    if (!src->array) {
+        copies = es_calloc((size_t)B, sizeof *copies);
+        if (!copies) return es_errf(err, ES_ERR_NOMEM, "evaluate: out of memory");
+        for (int b = 0; b < B && !s; b++)
+            if (!(copies[b] = es_malloc((size_t)tr->p.max_bytes)))
+                s = es_errf(err, ES_ERR_NOMEM, "evaluate: out of memory");
+    }
+    for (size_t i0 = 0; i0 < src->n && !s; i0 += (size_t)B) {
+        int nb = (int)ES_MIN((size_t)B, src->n - i0);
+        for (int b = 0; b < nb && !s; b++) {
+            es_example ex;
+            s = get_example(src, i0 + (size_t)b, &ex, err);
+            if (s) break;
+            if (ex.label < 0 || ex.label >= V) {
+                s = es_errf(err, ES_ERR_ARG, "example %zu: label %d outside [0, %d)", i0 + (size_t)b, (int)ex.label, V);
+                break;
+            }
+            size_t n = ex.len > (size_t)tr->p.max_bytes ? (size_t)tr->p.max_bytes : ex.len;
+            if (copies) {
+                memcpy(copies[b], ex.bytes, n);
+                tr->bptr[b] = copies[b];
+            } else {
+                tr->bptr[b] = ex.bytes;
+            }
+            tr->blen[b] = n;
+            tr->blab[b] = ex.label;
+        }
+        if (!s) s = es_byte_forward(tr->ws, tr->m, tr->bptr, tr->blen, nb, 0, NULL, tr->logits, err);
+        if (s) break;
+        tot += es_softmax_ce(NULL, tr->logits, tr->blab, nb, V, -1, 1.0f, NULL, NULL);
+        for (int b = 0; b < nb; b++) {
+            const float *x = tr->logits + (size_t)b * (size_t)V;
+            int am = 0;
+            for (int v = 1; v < V; v++) am = x[v] > x[am] ? v : am;
+            correct += am == tr->blab[b];
+        }
+    }
+    if (copies) {
+        for (int b = 0; b < B; b++) es_free(copies[b]);
+        es_free(copies);
+    }
+    if (s) return s;
+    if (loss) *loss = src->n ? tot / (double)src->n : 0.0;
+    if (accuracy) *accuracy = src->n ? (double)correct / (double)src->n : 0.0;
+    return ES_OK;
+}
