@@ -116,7 +116,7 @@ es_status es_decode_run(es_decode_ws *ws, const es_dec_model *dm, const es_gen_p
     out->n_hyps = 0;
     es_status s = es_decode_check(ws, p, err);
     if (s) return s;
-    if (dm->vocab != ws->vocab)
+    if (dm->vocab < 1 || dm->vocab > ws->vocab)
         return es_errf(err, ES_ERR_INTERNAL, "decoder workspace sized for vocab %d, model has %d",
                        ws->vocab, dm->vocab);
     switch (p->method) {

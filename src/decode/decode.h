@@ -76,7 +76,7 @@ void es_decode_ws_free(es_decode_ws *ws);
  * top_p in (0, 1]. ES_ERR_ARG with the field named. */
 es_status es_decode_check(const es_decode_ws *ws, const es_gen_params *p, es_error *err);
 
-/* Runs p->method. The model must be freshly primed (encoder done, caches
+/* Runs p->method (dm->vocab <= the workspace's vocab). The model must be freshly primed (encoder done, caches
  * empty): the first step is at position 0 with the start token. */
 es_status es_decode_run(es_decode_ws *ws, const es_dec_model *dm, const es_gen_params *p,
                         es_gen_result *out, es_error *err);
