@@ -18,6 +18,7 @@
 #include "io/zip.h"
 
 #include <stdint.h>
+#include <unistd.h>
 
 /* REQUIRE evaluates its condition twice: calls with effects go through
  * MUST, which evaluates them once. */
@@ -827,6 +828,76 @@ static void test_archive(void) {
     CHECK(wrong == 0 && n > 10, "alloc failures: %d not NOMEM (%ld tried)", wrong, n);
 }
 
+/* ---- sharded checkpoints: pytorch_model.bin.index.json -------------------- */
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    REQUIRE(f != NULL, "write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_index(void) {
+    char dir[] = "/tmp/es_ptbin_idx_XXXXXX";
+    MUST(mkdtemp(dir) == NULL, "mkdtemp");
+    char s1[256], s2[256], idx[256], src[4096];
+    snprintf(s1, sizeof s1, "%s/pytorch_model-00001-of-00002.bin", dir);
+    snprintf(s2, sizeof s2, "%s/pytorch_model-00002-of-00002.bin", dir);
+    snprintf(idx, sizeof idx, "%s/pytorch_model.bin.index.json", dir);
+    snprintf(src, sizeof src, "%s/tests/data/ptbin/mixed_p2.bin", ES_SOURCE_DIR);
+    MUST(symlink(src, s1), "symlink");
+    snprintf(src, sizeof src, "%s/tests/data/ptbin/linear_sd.bin", ES_SOURCE_DIR);
+    MUST(symlink(src, s2), "symlink");
+    static const struct {
+        const char *json;
+        es_status code;
+        const char *want;
+    } cases[] = {
+        {"{\"metadata\": {}, \"weight_map\": {\"base\": \"pytorch_model-00001-of-00002.bin\", "
+         "\"param\": \"pytorch_model-00001-of-00002.bin\", "
+         "\"weight\": \"pytorch_model-00002-of-00002.bin\", "
+         "\"bias\": \"pytorch_model-00002-of-00002.bin\"}}",
+         ES_OK, NULL},
+        {"{\"weight_map\": {\"base\": \"../pytorch_model-00001-of-00002.bin\"}}", ES_ERR_FORMAT,
+         "plain file name"},
+        {"{\"weight_map\": {\"base\": \"/etc/passwd\"}}", ES_ERR_FORMAT, "plain file name"},
+        {"{\"weight_map\": {\"base\": \"..\"}}", ES_ERR_FORMAT, "plain file name"},
+        {"{\"weight_map\": {\"base\": \"a\\u0000b\"}}", ES_ERR_FORMAT, "plain file name"},
+        {"{\"weight_map\": {\"base\": 3}}", ES_ERR_FORMAT, "plain file name"},
+        {"{\"weight_map\": {\"nope\": \"pytorch_model-00001-of-00002.bin\"}}", ES_ERR_FORMAT,
+         "'nope' is not in its shard"},
+        {"{\"weight_map\": {\"weight\": \"pytorch_model-00001-of-00002.bin\", "
+         "\"bias\": \"pytorch_model-00002-of-00002.bin\"}}",
+         ES_ERR_FORMAT, "'weight' is listed in"},
+        {"{\"weight_map\": {\"base\": \"missing.bin\"}}", ES_ERR_IO, "missing.bin"},
+        {"{\"weight_map\": {}}", ES_ERR_FORMAT, "empty"},
+        {"{\"weight_map\": []}", ES_ERR_FORMAT, "weight_map"},
+        {"{\"weight_map\": {", ES_ERR_FORMAT, "not valid JSON"},
+    };
+    for (size_t i = 0; i < ES_ARRAY_LEN(cases); i++) {
+        write_text(idx, cases[i].json);
+        es_weights *w;
+        es_error e;
+        MUST(es_weights_new(&w, &e), "new");
+        es_status s = es_ptbin_read_index(w, idx, &e);
+        CHECK(s == cases[i].code, "index case %zu: want %d got %d (%s)", i, cases[i].code, s,
+              s ? e.msg : "ok");
+        CHECK(!cases[i].want || (s && strstr(e.msg, cases[i].want)),
+              "index case %zu: '%s' lacks '%s'", i, s ? e.msg : "", cases[i].want);
+        if (s == ES_OK) {
+            CHECK(es_weights_count(w) == ES_ARRAY_LEN(mixed_expect) + 2, "both shards read: %zu",
+                  es_weights_count(w));
+            const es_tensor_view *t = es_weights_find(w, "weight");
+            CHECK(t && strcmp(t->file, s2) == 0, "file of 'weight': %s", t ? t->file : "-");
+        }
+        es_weights_free(w);
+    }
+    unlink(idx);
+    unlink(s1);
+    unlink(s2);
+    rmdir(dir);
+}
+
 int main(void) {
     for (int i = 0; i < 12; i++) st0[i] = (float)i;
     test_crafted_valid();
@@ -835,5 +906,6 @@ int main(void) {
     test_opcodes();
     test_tensors();
     test_archive();
+    test_index();
     TEST_MAIN_END();
 }
