@@ -327,6 +327,31 @@ ES_API es_status es_session_generate(es_session *s, es_gen_result *out, const in
 ES_API es_status es_session_score(es_session *s, double *logprob, const int32_t *src, int n_src,
                                   const int32_t *tgt, int n_tgt);
 
+/* ------------------------------------------------------------------------ */
+/* Byte classifiers (model_type "edgeseq-byte-classifier")                  */
+/* ------------------------------------------------------------------------ */
+
+/* Number of class labels of a byte classifier (0 for other models). */
+ES_API int es_model_n_labels(const es_model *m);
+/* Name of label i (borrowed from the model), NULL when out of range or not
+ * a classifier. */
+ES_API const char *es_model_label(const es_model *m, int i);
+/* Inputs longer than this are cut to their first max_bytes bytes (0 when
+ * not a byte model). */
+ES_API int32_t es_model_max_bytes(const es_model *m);
+
+/* Class probabilities (softmax over the labels, in label order) of one raw
+ * byte string (any bytes, NULs allowed; n = 0 is allowed). probs has room
+ * for n_probs floats; fewer than es_model_n_labels is ES_ERR_BUFFER.
+ * Allocates nothing. ES_ERR_UNSUPPORTED for models that are not byte
+ * classifiers. */
+ES_API es_status es_session_classify(es_session *s, const uint8_t *bytes, size_t n, float *probs,
+                                     int n_probs);
+/* Same for B inputs at once (B <= session max_batch); probs is
+ * (B, n_labels) row-major. */
+ES_API es_status es_session_classify_batch(es_session *s, const uint8_t *const *bytes,
+                                           const size_t *lens, int B, float *probs);
+
 #ifdef __cplusplus
 }
 #endif

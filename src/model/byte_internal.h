@@ -13,6 +13,7 @@
 #define ES_MODEL_BYTE_INTERNAL_H
 
 #include "model/byte_model.h"
+#include "io/weights.h"
 #include "nn/seq.h"
 
 typedef struct byte_tf_layer {
@@ -94,6 +95,13 @@ struct es_byte_ws {
     float *tfs;                      /* transformer backward scratch */
     size_t tfs_n;
 };
+
+struct json_object;
+/* Builds a model from a parsed config.json object and an open weight set
+ * (tensors are copied; w may be freed afterwards). Used by
+ * es_byte_model_load_dir and by es_model_load (byte_session.c). */
+es_status es_byte_model_from_weights(es_byte_model **out, const char *dir,
+                                     struct json_object *cfgobj, es_weights *w, es_error *err);
 
 /* Encoder hooks implemented per architecture. sizes: extra workspace. */
 es_status es_byte_qrnn_register(es_byte_model *m, es_error *err);

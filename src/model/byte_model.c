@@ -403,8 +403,8 @@ static es_status bind_weights(es_byte_model *m, es_weights *w, es_error *err) {
     return ES_OK;
 }
 
-static es_status load_parts(es_byte_model **out, const char *dir, struct json_object *cfgobj,
-                            es_weights *w, es_error *err) {
+es_status es_byte_model_from_weights(es_byte_model **out, const char *dir,
+                                     struct json_object *cfgobj, es_weights *w, es_error *err) {
     es_byte_config cfg;
     es_status s = config_from_obj(&cfg, cfgobj, err);
     if (s) return es_err_prefix(err, "%s", dir);
@@ -440,7 +440,7 @@ es_status es_byte_model_load_dir(es_byte_model **out, const char *dir, es_error 
     es_weights *w = NULL;
     const char *which = NULL;
     s = es_weights_open_dir(&w, dir, &which, err);
-    if (!s) s = load_parts(out, dir, o, w, err);
+    if (!s) s = es_byte_model_from_weights(out, dir, o, w, err);
     es_weights_free(w);
     json_object_put(o);
     return s;

@@ -29,7 +29,7 @@ static const unsigned char *gc_valid;
 
 /* Checks g (n) = ∂L/∂x against central differences, on at most max_checks
  * evenly spaced elements. Returns the worst error / allowed ratio. */
-static double gc_check(const char *what, gc_loss_fn f, void *ctx, float *x, const float *g,
+static inline double gc_check(const char *what, gc_loss_fn f, void *ctx, float *x, const float *g,
                        size_t n, float eps, size_t max_checks) {
     size_t stride = n > max_checks ? n / max_checks : 1;
     double maxnum = 0.0, worst = 0.0;
@@ -72,14 +72,14 @@ static double gc_check(const char *what, gc_loss_fn f, void *ctx, float *x, cons
 }
 
 /* Deterministic pseudo-random fill in [lo, hi). */
-static void gc_fill(float *x, size_t n, unsigned *state, float lo, float hi) {
+static inline void gc_fill(float *x, size_t n, unsigned *state, float lo, float hi) {
     for (size_t i = 0; i < n; i++) {
         *state = *state * 1664525u + 1013904223u;
         x[i] = lo + (hi - lo) * (float)((*state >> 8) & 0xffffff) / 16777216.0f;
     }
 }
 
-static double gc_dot(const float *y, const float *r, size_t n) {
+static inline double gc_dot(const float *y, const float *r, size_t n) {
     double s = 0.0;
     for (size_t i = 0; i < n; i++) s += (double)y[i] * (double)r[i];
     return s;
