@@ -24,7 +24,7 @@
  *   TrainerSpec   3 model_type (default UNIGRAM=1), 24
  *                 treat_whitespace_as_suffix, 35 byte_fallback, 40 unk_id,
  *                 41 bos_id, 42 eos_id, 43 pad_id, 44 unk_surface
- *                 (default " \u2047 "), 45..48 unk/bos/eos/pad piece names
+ *                 (default " \u2047 "), 46..48 bos/eos/pad piece names
  *   NormalizerSpec 1 name, 2 precompiled_charsmap, 3 add_dummy_prefix,
  *                 4 remove_extra_whitespaces, 5 escape_whitespaces (all
  *                 three default true)
@@ -157,7 +157,7 @@ typedef struct raw_model {
     size_t n_pieces, cap_pieces;
     int64_t model_type;
     bool byte_fallback, treat_ws_suffix;
-    str_view unk_surface, unk_piece, bos_piece, eos_piece, pad_piece;
+    str_view unk_surface, bos_piece, eos_piece, pad_piece;
     bool add_dummy_prefix, remove_extra_ws, escape_ws;
     str_view charsmap;
     size_t charsmap_at;
@@ -206,7 +206,6 @@ static es_status parse_trainer(pb_reader *r, raw_model *m) {
         case 24: b = &m->treat_ws_suffix; break;
         case 35: b = &m->byte_fallback; break;
         case 44: s = &m->unk_surface; break;
-        case 45: s = &m->unk_piece; break;
         case 46: s = &m->bos_piece; break;
         case 47: s = &m->eos_piece; break;
         case 48: s = &m->pad_piece; break;
@@ -320,12 +319,6 @@ int32_t es_tok_piece_to_id(const es_tokenizer *tok, const char *s, size_t n) {
         if (reserved && p->len == n && memcmp(tok->strings + p->str, s, n) == 0) return i;
     }
     return es_tok_trie_find(&tok->trie, s, n);
-}
-
-/* Id of a special piece name if that piece has the wanted type, else -1. */
-static int32_t special_id(const es_tokenizer *tok, const char *name, int type) {
-    const int32_t id = es_tok_piece_to_id(tok, name, strlen(name));
-    return id >= 0 && tok->pieces[id].type == type ? id : -1;
 }
 
 static es_status load_charsmap(es_tokenizer *tok, const uint8_t *buf, const raw_model *m,
@@ -558,24 +551,17 @@ done:
     es_free(vals);
     if (st != ES_OK) return st;
 
-    /* Special ids and surfaces. */
-    char nm[4][64];
-    const str_view *views[4] = {&m->unk_piece, &m->bos_piece, &m->eos_piece, &m->pad_piece};
-    const char *defaults[4] = {"<unk>", "<s>", "</s>", "<pad>"};
-    for (int i = 0; i < 4; i++) {
+    /* Special ids (SentencePieceProcessor: the id of the piece name when
+     * that piece is CONTROL, else -1). */
+    const str_view *views[3] = {&m->bos_piece, &m->eos_piece, &m->pad_piece};
+    const char *defaults[3] = {"<s>", "</s>", "<pad>"};
+    int32_t *dst[3] = {&tok->bos_id, &tok->eos_id, &tok->pad_id};
+    for (int i = 0; i < 3; i++) {
         const str_view *v = views[i];
-        if (v->set && v->len < sizeof nm[i] && !memchr(buf + v->off, 0, v->len)) {
-            memcpy(nm[i], buf + v->off, v->len);
-            nm[i][v->len] = '\0';
-        } else if (v->set) {
-            nm[i][0] = '\0'; /* unusable name: no such piece */
-        } else {
-            snprintf(nm[i], sizeof nm[i], "%s", defaults[i]);
-        }
+        *dst[i] = v->set ? es_tok_piece_to_id(tok, (const char *)buf + v->off, v->len)
+                         : es_tok_piece_to_id(tok, defaults[i], strlen(defaults[i]));
+        if (*dst[i] >= 0 && tok->pieces[*dst[i]].type != ES_SPM_CONTROL) *dst[i] = -1;
     }
-    tok->bos_id = nm[1][0] ? special_id(tok, nm[1], ES_SPM_CONTROL) : -1;
-    tok->eos_id = nm[2][0] ? special_id(tok, nm[2], ES_SPM_CONTROL) : -1;
-    tok->pad_id = nm[3][0] ? special_id(tok, nm[3], ES_SPM_CONTROL) : -1;
 
     const char *surf = " \xE2\x81\x87 ";
     size_t surf_len = strlen(surf);

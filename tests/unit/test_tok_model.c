@@ -61,12 +61,12 @@ static void test_real_model_truncated(void) {
     REQUIRE(b != NULL, "cannot read spiece.model");
     es_error err;
     CHECK(load(b, len, &err) == ES_OK, "full model: %s", err.msg);
-    /* every prefix up to 300 bytes, then 100 spread over the file, then
-     * the last 16: never a crash; a cut inside a field is ES_ERR_FORMAT,
+    /* every prefix up to 300 bytes, then 40 spread over the file, then
+     * the last 4: never a crash; a cut inside a field is ES_ERR_FORMAT,
      * a cut on a field boundary may be a valid (smaller) model */
     int n_format = 0, n_ok = 0, n_other = 0, n_tried = 0;
-    const size_t step = len / 100 + 1;
-    for (size_t cut = 0; cut < len; cut += (cut < 300 ? 1 : (cut > len - 16 ? 1 : step))) {
+    const size_t step = len / 40 + 1;
+    for (size_t cut = 0; cut < len; cut += (cut < 300 ? 1 : (cut > len - 4 ? 1 : step))) {
         es_status st = load(b, cut, &err);
         n_tried++;
         if (st == ES_ERR_FORMAT) n_format++;
@@ -379,10 +379,27 @@ static void count_free(void *u, void *p) {
     free(p);
 }
 
+/* Fails every allocation of one load in turn (then of encode). Uses the
+ * 400-piece cut of the T5 model with its full nmt_nfkc charsmap (fast
+ * under ASan, same allocation sites as the full model) and a synthetic
+ * model with byte fallback and user-defined pieces. */
+static void alloc_failures(const uint8_t *b, size_t len, const char *name);
+
 static void test_alloc_failures(void) {
     size_t len = 0;
-    uint8_t *b = read_all(fixture("tokenizer/spiece.model"), &len);
-    REQUIRE(b != NULL, "cannot read spiece.model");
+    uint8_t *b = read_all(ES_SOURCE_DIR "/tests/fuzz/corpus/spm_model/real_400_pieces_nfkc.model", &len);
+    REQUIRE(b != NULL, "cannot read the 400-piece model");
+    alloc_failures(b, len, "real_400_pieces_nfkc.model");
+    free(b);
+    tok_model_opts o = tok_model_defaults();
+    o.byte_fallback = 1;
+    pbw w;
+    tok_model_build(&w, &o);
+    alloc_failures(w.p, w.len, "synthetic.model");
+    pbw_free(&w);
+}
+
+static void alloc_failures(const uint8_t *b, size_t len, const char *name) {
     const es_allocator a = {count_alloc, count_realloc, count_free, NULL};
     es_set_allocator(&a);
     int n_nomem = 0, done = 0;
@@ -391,7 +408,7 @@ static void test_alloc_failures(void) {
         es_test_fail_alloc_after(k);
         es_tokenizer *tok = NULL;
         es_error err;
-        es_status st = es_tokenizer_load_mem(&tok, b, len, "spiece.model", 100, &err);
+        es_status st = es_tokenizer_load_mem(&tok, b, len, name, 100, &err);
         es_test_fail_alloc_after(0);
         if (st == ES_OK) {
             done = 1;
@@ -414,8 +431,8 @@ static void test_alloc_failures(void) {
     }
     es_set_allocator(NULL);
     CHECK(done, "load never succeeded");
-    printf("allocation failure injection: %d failing loads, all ES_ERR_NOMEM, no leak\n", n_nomem);
-    free(b);
+    printf("allocation failure injection (%s): %d failing loads, all ES_ERR_NOMEM, no leak\n",
+           name, n_nomem);
 }
 
 int main(void) {
