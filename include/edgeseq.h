@@ -182,6 +182,12 @@ typedef struct es_token {
  * ES_ERR_BUFFER rule). Invalid UTF-8: each invalid byte is treated as the
  * character U+FFFD that is not in the vocabulary, i.e. it becomes <unk>
  * (as the official library does); nothing is dropped silently.
+ * `norm_len` may be non-NULL with norm NULL: it then only receives the
+ * normalized length (a size query: toks NULL, cap 0). The normalized text
+ * is the dummy-prefixed, whitespace-escaped form ("▁Who▁are"); the text is
+ * a plain string here: "<extra_id_0>" typed as text is not a sentinel.
+ * Scratch memory is allocated per call (ES_ERR_NOMEM); texts whose
+ * normalized form exceeds 1 GiB are refused (ES_ERR_ARG).
  * Thread-safe (no state is mutated). */
 ES_API es_status es_tokenizer_encode(const es_tokenizer *tok, const char *text, size_t len,
                                      es_token *toks, size_t cap, size_t *n_out,

@@ -179,6 +179,11 @@ es_status es_tok_normalize(const es_tokenizer *tok, const uint8_t *text, size_t 
         text += used;
         len -= used;
         if (!tok->remove_extra_whitespaces) prev_space = false;
+        /* a hostile charsmap can expand each byte a lot: stay indexable */
+        if (out->len - start > ES_TOK_MAX_NORM) {
+            return es_errf(err, ES_ERR_ARG,
+                           "tokenizer: normalized text exceeds %zu bytes", (size_t)ES_TOK_MAX_NORM);
+        }
     }
     if (tok->remove_extra_whitespaces) {
         const char *sp = tok->escape_whitespaces ? k_space_symbol : " ";
@@ -192,5 +197,6 @@ es_status es_tok_normalize(const es_tokenizer *tok, const uint8_t *text, size_t 
     }
     return ES_OK;
 nomem:
-    return es_errf(err, ES_ERR_NOMEM, "tokenizer: out of memory while normalizing %zu bytes", len);
+    return es_errf(err, ES_ERR_NOMEM, "tokenizer: out of memory while normalizing (%zu bytes so far)",
+                   out->len - start);
 }

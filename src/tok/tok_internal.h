@@ -105,6 +105,10 @@ static inline int64_t es_tok_trie_step(const es_tok_trie *t, uint32_t node, uint
 /* Id stored for exactly the key s[0..n), or -1. */
 int32_t es_tok_trie_find(const es_tok_trie *t, const char *s, size_t n);
 
+/* Longest normalized text accepted (token offsets are uint32_t and the
+ * Viterbi indexes positions with int32_t). */
+#define ES_TOK_MAX_NORM ((size_t)1 << 30)
+
 /* Growable byte buffer for scratch strings (es_malloc'd). */
 typedef struct es_tok_buf {
     char *p;
@@ -119,7 +123,7 @@ bool es_tok_buf_append(es_tok_buf *b, const void *s, size_t n);
  * rewrites the longest matching prefix, invalid bytes become U+FFFD one
  * byte at a time, whitespace is trimmed/collapsed, the dummy prefix added
  * and spaces escaped to U+2581. Output appended to *out (valid UTF-8).
- * ES_ERR_NOMEM on allocation failure. */
+ * ES_ERR_NOMEM on allocation failure, ES_ERR_ARG past ES_TOK_MAX_NORM. */
 es_status es_tok_normalize(const es_tokenizer *tok, const uint8_t *text, size_t len,
                            es_tok_buf *out, es_error *err);
 

@@ -155,7 +155,7 @@ es_status es_tokenizer_encode(const es_tokenizer *tok, const char *text, size_t 
     best_node *best = NULL;
     es_token *path = NULL;
     if (st != ES_OK) goto done;
-    if (nb.len > (size_t)INT32_MAX - 1) {
+    if (nb.len > ES_TOK_MAX_NORM) {
         st = es_errf(err, ES_ERR_ARG, "es_tokenizer_encode: normalized text of %zu bytes is too long",
                      nb.len);
         goto done;
