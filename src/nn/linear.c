@@ -19,10 +19,17 @@ typedef struct colsum_job {
 static void colsum_task(void *ctx, int task, int n_tasks) {
     const colsum_job *j = ctx;
     int c0 = (int)((long)j->D * task / n_tasks), c1 = (int)((long)j->D * (task + 1) / n_tasks);
-    for (int c = c0; c < c1; c++) {
-        float s = 0.0f;
-        for (size_t r = 0; r < j->N; r++) s += j->dy[r * (size_t)j->ld + (size_t)c];
-        j->db[c] += s;
+    /* rows outer, columns inner (contiguous), in chunks of 256 columns:
+     * each column is still summed in ascending row order */
+    float acc[256];
+    for (int cb = c0; cb < c1; cb += 256) {
+        int w = ES_MIN(256, c1 - cb);
+        for (int c = 0; c < w; c++) acc[c] = 0.0f;
+        for (size_t r = 0; r < j->N; r++) {
+            const float *row = j->dy + r * (size_t)j->ld + (size_t)cb;
+            for (int c = 0; c < w; c++) acc[c] += row[c];
+        }
+        for (int c = 0; c < w; c++) j->db[cb + c] += acc[c];
     }
 }
 
