@@ -20,17 +20,6 @@
 
 #define CONFIG_MAX_BYTES (4u << 20)
 
-/* Weak default so the tree links before the byte-model code lands; the
- * strong definition in src/model/byte_*.c replaces it. */
-__attribute__((weak)) es_status es_byte_model_load(es_model *m, const char *dir,
-                                                   struct json_object *config, es_weights *w,
-                                                   es_error *err) {
-    (void)m;
-    (void)config;
-    (void)w;
-    return es_errf(err, ES_ERR_UNSUPPORTED, "%s/config.json: byte models are not built in", dir);
-}
-
 es_load_params es_load_params_default(void) {
     es_load_params p;
     memset(&p, 0, sizeof p);

@@ -89,7 +89,7 @@ es_status es_session_check_ids(const char *what, const int32_t *ids, size_t n, i
 es_status es_t5_model_load(es_model *m, const char *dir, struct json_object *config,
                            es_weights *w, es_error *err);
 /* Provided by the byte-model code (src/model/byte_*.c); model.c holds a
- * weak default returning ES_ERR_UNSUPPORTED. */
+ */
 es_status es_byte_model_load(es_model *m, const char *dir, struct json_object *config,
                              es_weights *w, es_error *err);
 
