@@ -576,6 +576,9 @@ static es_status parse_buffer(es_weights *w, const unsigned char *buf, size_t le
     json_tokener_free(tok);
     if (!root || je != json_tokener_success) {
         if (root) json_object_put(root);
+        if (je == json_tokener_continue) /* the explicit length ended mid-value */
+            return es_errf(err, ES_ERR_FORMAT, "%s: header JSON is incomplete (ends at file "
+                           "offset %zu)", file, 8 + jn);
         return es_errf(err, ES_ERR_FORMAT, "%s: header is not valid JSON near file offset %zu: %s",
                        file, 8 + end, json_tokener_error_desc(je));
     }

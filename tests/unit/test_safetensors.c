@@ -147,7 +147,8 @@ static void test_hostile(void) {
     /* JSON shape */
     expect("array", make_file("[1,2]", 0), ES_ERR_FORMAT, "'{'");
     expect("leading space", make_file(" {}", 0), ES_ERR_FORMAT, "'{'");
-    expect("bad json", make_file("{\"a\":", 0), ES_ERR_FORMAT, "JSON");
+    expect("bad json", make_file("{\"a\":", 0), ES_ERR_FORMAT, "incomplete");
+    expect("bad token", make_file("{\"a\":tru}", 0), ES_ERR_FORMAT, "not valid JSON");
     expect("trailing garbage", make_file("{} x", 0), ES_ERR_FORMAT, "after the header");
     expect("two objects", make_file("{}{}", 0), ES_ERR_FORMAT, NULL);
     expect("trailing NUL", make_file2("{}\0\0\0\0\0\0", 8, 0, 0), ES_ERR_FORMAT, NULL);
