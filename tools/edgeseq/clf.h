@@ -49,7 +49,10 @@ typedef struct clf_eval {
     size_t n;
     double loss;               /* mean cross-entropy (nats) */
     es_binary_metrics bin;     /* positive = label 1; threshold p1 >= 0.5 */
-    double seconds;            /* model time only (no file reading) */
+    double seconds;            /* model wall time only (no file reading) */
+    double cpu_seconds;        /* CPU time of the process over the same span: on a
+                                  shared machine this is the load-independent cost
+                                  (equal to wall time with 1 thread on an idle core) */
     uint64_t n_bytes;          /* bytes fed to the model (after the cut) */
 } clf_eval;
 
