@@ -26,8 +26,9 @@ static int g_checks, g_fails;
 
 #define REQUIRE(cond, ...)                                                    \
     do {                                                                      \
-        CHECK(cond, __VA_ARGS__);                                             \
-        if (!(cond)) {                                                        \
+        int req_ok_ = !!(cond);                                               \
+        CHECK(req_ok_, __VA_ARGS__);                                          \
+        if (!req_ok_) {                                                       \
             fprintf(stderr, "fatal; %d checks, %d failed\n", g_checks, g_fails); \
             exit(1);                                                          \
         }                                                                     \
