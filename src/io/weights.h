@@ -90,9 +90,10 @@ es_status es_safetensors_parse(es_weights *w, const void *buf, size_t len, const
 es_status es_ptbin_parse(es_weights *w, const void *buf, size_t len, const char *name,
                          es_error *err);
 
-/* Safetensors writer: writes tensors (in the given order, data aligned to
- * 8 bytes) and __metadata__ key/values to `path` atomically (temp file in
- * the same folder, fsync, rename, fsync of the folder). */
+/* Safetensors writer: writes tensors in the given order, contiguous with
+ * no gaps (the header is space-padded so the data section starts 8-byte
+ * aligned), and __metadata__ key/values, to `path` atomically (temp file
+ * in the same folder, fsync, rename, fsync of the folder). */
 typedef struct es_st_write_tensor {
     const char *name;
     es_dtype dtype;
