@@ -454,7 +454,7 @@ static es_status build(es_tokenizer *tok, const uint8_t *buf, const raw_model *m
     size_t pos = 0;
     tok->min_score = FLT_MAX;
     tok->max_score = FLT_MIN; /* sic: SentencePiece starts from FLT_MIN, not -FLT_MAX */
-    size_t n_trie = 0, n_user = 0;
+    size_t n_trie = 0;
     for (size_t i = 0; i < m->n_pieces; i++) {
         const raw_piece *p = &m->pieces[i];
         es_tok_piece *q = &tok->pieces[i];
@@ -473,7 +473,6 @@ static es_status build(es_tokenizer *tok, const uint8_t *buf, const raw_model *m
         if (p->type == ES_SPM_NORMAL || p->type == ES_SPM_USER_DEFINED || p->type == ES_SPM_UNUSED) {
             n_trie++;
         }
-        if (p->type == ES_SPM_USER_DEFINED) n_user++;
     }
     for (int i = 0; i < n_extra; i++) {
         es_tok_piece *q = &tok->pieces[(size_t)tok->n_pieces + (size_t)n_extra - 1 - (size_t)i];

@@ -55,29 +55,3 @@ bool es_utf8_valid(const uint8_t *s, size_t n) {
     }
     return true;
 }
-
-size_t es_utf8_encode(uint32_t cp, char *out) {
-    if (cp < 0x80u) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800u) {
-        out[0] = (char)(0xC0u | (cp >> 6));
-        out[1] = (char)(0x80u | (cp & 0x3Fu));
-        return 2;
-    }
-    if (cp < 0x10000u) {
-        out[0] = (char)(0xE0u | (cp >> 12));
-        out[1] = (char)(0x80u | ((cp >> 6) & 0x3Fu));
-        out[2] = (char)(0x80u | (cp & 0x3Fu));
-        return 3;
-    }
-    if (cp <= 0x10FFFFu) {
-        out[0] = (char)(0xF0u | (cp >> 18));
-        out[1] = (char)(0x80u | ((cp >> 12) & 0x3Fu));
-        out[2] = (char)(0x80u | ((cp >> 6) & 0x3Fu));
-        out[3] = (char)(0x80u | (cp & 0x3Fu));
-        return 4;
-    }
-    return 0;
-}

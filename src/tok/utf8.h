@@ -40,8 +40,4 @@ static inline size_t es_utf8_char_len(uint8_t c) {
     return k_len[c >> 4];
 }
 
-/* Writes the UTF-8 form of cp (<= 0x10FFFF) to out (4 bytes of room) and
- * returns its length; 0 for a value above 0x10FFFF. */
-size_t es_utf8_encode(uint32_t cp, char *out);
-
 #endif
