@@ -200,6 +200,13 @@ static es_status add_tensor(pt_ctx *c, const char *tname, const es_pk_value *t) 
     return es_weights_add(c->w, &v, c->err);
 }
 
+/* Validates the archive in buf[0, len) completely and registers every
+ * state-dict entry in w. Contiguous tensors point into buf (which must
+ * outlive w); non-contiguous ones are copied into buffers owned by w.
+ * Errors: ES_ERR_FORMAT (malformed or hostile: the message names the
+ * file, entry or tensor and the byte offset), ES_ERR_UNSUPPORTED (legacy
+ * format, big-endian, compressed entries, copy budget), ES_ERR_NOMEM. On
+ * failure w may already hold some of this file's tensors: discard it. */
 es_status es_ptbin_parse(es_weights *w, const void *buf, size_t len, const char *name,
                          es_error *err) {
     name = name ? name : "pytorch_model.bin";
@@ -269,6 +276,8 @@ done:
     return s;
 }
 
+/* Maps path read-only, hands the mapping to w and parses it (see
+ * es_ptbin_parse); ES_ERR_IO when the file cannot be opened or mapped. */
 es_status es_ptbin_read(es_weights *w, const char *path, es_error *err) {
     void *addr;
     size_t len;
@@ -299,6 +308,10 @@ static int cmp_cstr(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Reads pytorch_model.bin.index.json: every distinct shard of
+ * "weight_map" (plain file names in the index's folder only) once, then
+ * checks each listed tensor came from the shard the map names. Leaves w
+ * sealed. Errors as es_ptbin_read, plus ES_ERR_FORMAT for a bad index. */
 es_status es_ptbin_read_index(es_weights *w, const char *index_path, es_error *err) {
     void *text;
     size_t len;

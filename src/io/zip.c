@@ -285,7 +285,7 @@ es_status es_zip_open(es_zip **out, const void *buf, size_t len, const char *nam
         es_zip_free(z);
         return es_errf(err, ES_ERR_NOMEM, "out of memory opening %s", name);
     }
-    cd_info ci;
+    cd_info ci = {0, 0, 0, 0};
     es_status s = read_end_records(z, &ci, err);
     if (s) goto fail;
     /* count <= cd_size / 46 and cd_size <= len, so both fit in size_t; the

@@ -138,6 +138,7 @@ int main(void) {
             fprintf(stderr, "alloc %ld: %s\n", n, e.msg);
         }
     }
+    printf("allocation-failure points tried: %ld\n", n - 1);
     CHECK(wrong == 0 && n > 50, "%d failures were not NOMEM (%ld allocations tried)", wrong, n);
     es_unmap_file(addr, len);
     TEST_MAIN_END();

@@ -825,6 +825,7 @@ static void test_archive(void) {
         if (s == ES_OK) break;
         if (s != ES_ERR_NOMEM) wrong++;
     }
+    printf("allocation-failure points tried: %ld\n", n - 1);
     CHECK(wrong == 0 && n > 10, "alloc failures: %d not NOMEM (%ld tried)", wrong, n);
 }
 
