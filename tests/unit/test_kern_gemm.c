@@ -3,6 +3,7 @@
  * an exact double-precision sum, on ragged sizes, random strides, unaligned
  * base pointers, acc = 0 and 1; bit-identical results for 1, 2, 3 threads;
  * C padding untouched and, for acc = 0, C never read (it starts as NaN);
+ * the no-allocation fallback (packing buffer refused) gives the same bits;
  * EDGESEQ_ISA forcing checked in child processes.
  *
  * Tolerance (justified in docs/kernels.md): any order of summing K products
@@ -188,6 +189,18 @@ static void run_case(variant *v, int nv, int op, int M, int N, int K, int acc) {
             es_free_aligned(c3.base);
             g_thread_cases++;
         }
+        /* packing buffer allocation fails -> in-place fallback, same bits */
+        if (M > 8) {
+            buf c4 = buf_new(g.nC);
+            memcpy(c4.p, g.C0.p, g.nC * sizeof(float));
+            es_test_fail_alloc_after(1);
+            op_fn(v[i].t, op)(NULL, c4.p, g.ldc, g.A.p, g.lda, g.B.p, g.ldb, M, N, K, acc);
+            es_test_fail_alloc_after(0);
+            CHECK(memcmp(c1.p, c4.p, g.nC * sizeof(float)) == 0,
+                  "%s gemm_%s M=%d N=%d K=%d acc=%d: no-allocation fallback differs", v[i].name,
+                  k_ops[op], M, N, K, acc);
+            es_free_aligned(c4.base);
+        }
         es_free_aligned(c1.base);
     }
     es_free(E);
@@ -274,6 +287,7 @@ int main(int argc, char **argv) {
             run_case(v, nv, op, 3, 700, 520, acc);
             run_case(v, nv, op, 6, 517, 260, acc);
             run_case(v, nv, op, 13, 301, 129, acc);
+            run_case(v, nv, op, 20, 1100, 40, acc); /* > 1 N-range (1024 columns) */
         }
     }
     for (int i = 0; i < nv; i++)

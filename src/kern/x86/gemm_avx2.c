@@ -7,7 +7,8 @@
  *
  * Blocking for 16 ymm registers: micro-tile 6 x 16 (12 accumulators,
  * 2 B loads, 1 broadcast); K-block 256 so a packed 256 x 16 B panel (16 KB)
- * stays in L1 while 6 A rows stream; N-block 64 -> 64 KB packed B per task.
+ * stays in L1 (32 KB on Zen 3) while packed A panels stream from L2; KT_NB
+ * is the fallback path's stack block (256 x 64 floats = 64 KB).
  */
 #include "kern/kern.h"
 

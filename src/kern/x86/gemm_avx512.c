@@ -5,9 +5,11 @@
  * on every machine. Compiled with the AVX-512 F/BW/VL/DQ flags only; called
  * only when es_kern_get found AVX-512F/BW/VL/DQ usable (CPU and OS).
  *
- * Blocking for 32 zmm registers: micro-tile 6 x 32 (12 accumulators); K-block
- * 128 so a packed 128 x 32 B panel (16 KB) stays in L1; N-block 128 -> 64 KB
- * packed B per task.
+ * Blocking: micro-tile 6 x 32 (12 zmm accumulators of 32 registers; 12
+ * independent FMA chains cover 2 pipes x 4-cycle latency); K-block 128 so
+ * a packed 128 x 32 B panel (16 KB) stays in L1 (32 KB Zen 4, 48 KB
+ * Sapphire Rapids); KT_NB is the fallback path's stack block (64 KB).
+ * Untuned: no AVX-512 machine was available when it was written.
  *
  * ES_AVX512_EMU (dev/kern only, never in the library build): the intrinsics
  * below come from dev/kern/avx512_emu.h, scalar stand-ins, so this file's

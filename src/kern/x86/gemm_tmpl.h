@@ -22,19 +22,24 @@
  *    chunk of B from cache, not from memory.
  * 2. nn/tn, M <= 4: per chunk of columns, accumulate over all k with
  *    broadcasts of opA(m,k); each row of B is read once.
- * 3. otherwise: per task (an N-block of KT_NB columns × a group of M-blocks)
- *    and per K-block of KT_KC, B is packed into NR-wide k-major panels (NR =
- *    2 vectors; zero-padded), then a 6 x NR register-blocked micro-kernel
- *    reads 6 rows of A in place (6 pointers stepping by acs), accumulates the
- *    K-block with FMA, and adds it to C (or stores it, for the first block
- *    when acc = 0). Ragged tiles run the same micro-kernel into a local tile
- *    and copy the valid part, so they round exactly like full tiles.
+ * 3. otherwise (BLIS-like): a task is an N-range (<= KT_NMAX columns) x a
+ *    group of M-blocks (KT_MB rows). Per K-block of KT_KC, B for the N-range
+ *    is packed once into NR-wide k-major panels (NR = 2 vectors, zero-padded;
+ *    heap), then per M-block A is packed into 6-row k-major panels (L2), and
+ *    a 6 x NR register-blocked micro-kernel (12 accumulators, 2 B loads and
+ *    6 broadcasts per k) accumulates the K-block with FMA and adds it to C
+ *    (or stores it, for the first block when acc = 0). Ragged tiles run the
+ *    same micro-kernel into a local tile and copy the valid part, so they
+ *    round exactly like full tiles. If the packing buffer cannot be
+ *    allocated, kt_inplace does the same operations with A read in place
+ *    and B packed on the stack (64 KB): same bits, a little slower.
  *
  * Determinism: in every path each C element is computed by one task, with a
  * sequence of operations fixed by (M, K, path) alone, never by the task
  * split or the thread that runs it; so results are bit-identical for any
  * thread count. Numerics: see docs/kernels.md (|err| <= ~K·u·Σ|a·b|).
- * Stack: one B block of KT_KC*KT_NB floats per task (64 KB) plus a tile.
+ * Memory: per task one es_malloc_aligned block of (N-range + KT_MB) x KT_KC
+ * floats (<= 1.1 MB), freed before the task returns; stack <= ~70 KB.
  */
 #ifndef ES_KERN_X86_GEMM_TMPL_H
 #define ES_KERN_X86_GEMM_TMPL_H
@@ -45,7 +50,8 @@
 
 #define KT_MR 6
 #define KT_NR (2 * KT_VL)
-#define KT_MB 96          /* rows of A per block: 96 x KC floats stay in L2 */
+#define KT_MB 96          /* rows of A per block: packed 96 x KC stays in L2 */
+#define KT_NMAX 1024      /* columns per task's packed B block (KC x 1024 floats, heap) */
 #define KT_SMALL_NT 8     /* nt rows handled by the streaming path */
 #define KT_SMALL_NN 4     /* nn/tn rows handled by the broadcast path */
 #define KT_NT_CHUNK 24    /* B rows per streaming chunk; multiple of 8, 4, 3, 2 */
@@ -60,7 +66,8 @@ typedef struct kt_job {
     const float *A, *B;
     ptrdiff_t ldc, ars, acs, ldb;
     int M, N, K, acc, b_trans;
-    int n_nblk;   /* general path: N-blocks */
+    int nbt;      /* general path: columns per N-range (multiple of NR) */
+    int n_nblk;   /* general path: N-ranges */
     int per_task; /* small paths: chunks per task; general: M-blocks per group */
 } kt_job;
 
@@ -221,10 +228,19 @@ static void kt_small_nn_task(void *ctx, int task, int n_tasks) {
 /* P(kc, NR) k-major = opB(k, j) for j < nr, 0 beyond; B at (k0, n0).
  * nn/tn: rows of B are contiguous in n. */
 static void kt_pack_bn(float *P, const float *B, ptrdiff_t ldb, int nr, int kc) {
+    if (nr == KT_NR) { /* two vector copies per k, no library call */
+        for (int k = 0; k < kc; k++) {
+            const float *s = B + k * ldb;
+            kt_store(P + (size_t)k * KT_NR, kt_load(s));
+            kt_store(P + (size_t)k * KT_NR + KT_VL, kt_load(s + KT_VL));
+        }
+        return;
+    }
+    const int n0 = nr < KT_VL ? nr : KT_VL, n1 = nr - n0;
     for (int k = 0; k < kc; k++) {
-        float *d = P + (size_t)k * KT_NR;
-        memcpy(d, B + k * ldb, (size_t)nr * sizeof(float));
-        if (nr < KT_NR) memset(d + nr, 0, (size_t)(KT_NR - nr) * sizeof(float));
+        const float *s = B + k * ldb;
+        kt_store(P + (size_t)k * KT_NR, kt_load_n(s, n0));
+        kt_store(P + (size_t)k * KT_NR + KT_VL, kt_load_n(s + KT_VL, n1));
     }
 }
 
@@ -313,15 +329,94 @@ KT_INLINE void kt_ukr(int kc, const float *const *a, ptrdiff_t acs, const float 
     KT_ROW_STORE(5);
 }
 
+/* Ap(kc, MR) k-major = opA(i0 + r, k0 + k) for r < mr, 0 beyond; A at
+ * (i0, k0). Contiguous, so the micro-kernel's A reads never alias in L1
+ * (rows of A 2^n floats apart all map to one cache set) or walk pages. */
+static void kt_pack_a(float *Ap, const float *A, ptrdiff_t ars, ptrdiff_t acs, int mr, int kc) {
+    if (acs == 1) { /* nn/nt: rows of A contiguous in k */
+        for (int r = 0; r < mr; r++) {
+            const float *s = A + r * ars;
+            for (int k = 0; k < kc; k++) Ap[(size_t)k * KT_MR + r] = s[k];
+        }
+    } else { /* tn: columns of A contiguous in i */
+        for (int k = 0; k < kc; k++) {
+            const float *s = A + k * acs;
+            for (int r = 0; r < mr; r++) Ap[(size_t)k * KT_MR + r] = s[r];
+        }
+    }
+    for (int r = mr; r < KT_MR; r++)
+        for (int k = 0; k < kc; k++) Ap[(size_t)k * KT_MR + r] = 0.0f;
+}
+
+/* One micro-tile at rows i, columns n of C; ragged tiles go through a local
+ * tile (same arithmetic) and only the valid part is written. */
+KT_INLINE void kt_tile(const kt_job *j, int kc, const float *const *a, ptrdiff_t acs,
+                       const float *P, int i, int n, int mr, int nr, int first) {
+    float *Cp = j->C + i * j->ldc + n;
+    if (mr == KT_MR && nr == KT_NR) {
+        kt_ukr(kc, a, acs, P, Cp, j->ldc, first);
+        return;
+    }
+    _Alignas(64) float tile[KT_MR * KT_NR];
+    kt_ukr(kc, a, acs, P, tile, KT_NR, 1);
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < nr; c++) {
+            float *d = Cp + r * j->ldc + c;
+            *d = first ? tile[r * KT_NR + c] : *d + tile[r * KT_NR + c];
+        }
+}
+
+/* Fallback when the packing buffer cannot be allocated: A read in place,
+ * B packed per KT_NB columns on the stack. Same operations in the same
+ * order as the packed path, so the same bits. Rows [m0,m1), cols [n0,n1). */
+static void kt_inplace(const kt_job *j, int m0, int m1, int n0, int n1) {
+    _Alignas(64) float Bp[KT_KC * KT_NB]; /* (NB/NR panels) x (kc, NR) */
+    for (int nb0 = n0; nb0 < n1; nb0 += KT_NB) {
+        const int nb1 = nb0 + KT_NB < n1 ? nb0 + KT_NB : n1;
+        for (int k0 = 0; k0 < j->K; k0 += KT_KC) {
+            const int kc = j->K - k0 < KT_KC ? j->K - k0 : KT_KC;
+            const int first = !j->acc && k0 == 0;
+            for (int n = nb0; n < nb1; n += KT_NR) {
+                float *P = Bp + (size_t)((n - nb0) / KT_NR) * kc * KT_NR;
+                int nr = nb1 - n < KT_NR ? nb1 - n : KT_NR;
+                if (j->b_trans) kt_pack_bt(P, j->B + n * j->ldb + k0, j->ldb, nr, kc);
+                else kt_pack_bn(P, j->B + k0 * j->ldb + n, j->ldb, nr, kc);
+            }
+            for (int n = nb0; n < nb1; n += KT_NR) {
+                const float *P = Bp + (size_t)((n - nb0) / KT_NR) * kc * KT_NR;
+                const int nr = nb1 - n < KT_NR ? nb1 - n : KT_NR;
+                for (int i = m0; i < m1; i += KT_MR) {
+                    const int mr = m1 - i < KT_MR ? m1 - i : KT_MR;
+                    const float *a[KT_MR];
+                    for (int r = 0; r < KT_MR; r++)
+                        a[r] = j->A + (i + (r < mr ? r : 0)) * j->ars + k0 * j->acs;
+                    kt_tile(j, kc, a, j->acs, P, i, n, mr, nr, first);
+                }
+            }
+        }
+    }
+}
+
+/* Task = (N-range of j->nbt columns) x (group of j->per_task M-blocks).
+ * Per K-block: B for the whole N-range is packed once (heap, <= KT_KC x
+ * KT_NMAX floats), then per M-block of KT_MB rows A is packed (k-major
+ * MR-row panels, L2-resident) and every (B panel, A panel) pair runs the
+ * micro-kernel: B panel in L1, A panels streaming from L2. */
 static void kt_general_task(void *ctx, int task, int n_tasks) {
     const kt_job *j = ctx;
     (void)n_tasks;
-    _Alignas(64) float Bp[KT_KC * KT_NB];   /* (NB/NR panels) x (kc, NR) */
-    _Alignas(64) float tile[KT_MR * KT_NR]; /* ragged tiles */
-    const int nbi = task % j->n_nblk, grp = task / j->n_nblk;
-    const int n0 = nbi * KT_NB, n1 = n0 + KT_NB < j->N ? n0 + KT_NB : j->N;
+    const int ri = task % j->n_nblk, grp = task / j->n_nblk;
+    const long n0l = (long)ri * j->nbt, n1l = n0l + j->nbt;
+    const int n0 = (int)n0l, n1 = (int)(n1l < j->N ? n1l : j->N);
     const long m0l = (long)grp * j->per_task * KT_MB, m1l = m0l + (long)j->per_task * KT_MB;
     const int m0 = (int)m0l, m1 = (int)(m1l < j->M ? m1l : j->M);
+    const size_t n_pan = (size_t)(n1 - n0 + KT_NR - 1) / KT_NR;
+    float *Bp = es_malloc_aligned((n_pan * KT_NR + KT_MB) * KT_KC * sizeof(float));
+    if (!Bp) {
+        kt_inplace(j, m0, m1, n0, n1);
+        return;
+    }
+    float *Ap = Bp + n_pan * KT_NR * KT_KC; /* (MB/MR panels) x (kc, MR) */
     for (int k0 = 0; k0 < j->K; k0 += KT_KC) {
         const int kc = j->K - k0 < KT_KC ? j->K - k0 : KT_KC;
         const int first = !j->acc && k0 == 0;
@@ -333,29 +428,23 @@ static void kt_general_task(void *ctx, int task, int n_tasks) {
         }
         for (int mb = m0; mb < m1; mb += KT_MB) {
             const int mbe = mb + KT_MB < m1 ? mb + KT_MB : m1;
+            for (int i = mb; i < mbe; i += KT_MR)
+                kt_pack_a(Ap + (size_t)((i - mb) / KT_MR) * kc * KT_MR,
+                          j->A + i * j->ars + k0 * j->acs, j->ars, j->acs,
+                          mbe - i < KT_MR ? mbe - i : KT_MR, kc);
             for (int n = n0; n < n1; n += KT_NR) {
                 const float *P = Bp + (size_t)((n - n0) / KT_NR) * kc * KT_NR;
                 const int nr = n1 - n < KT_NR ? n1 - n : KT_NR;
                 for (int i = mb; i < mbe; i += KT_MR) {
-                    const int mr = mbe - i < KT_MR ? mbe - i : KT_MR;
-                    const float *a[KT_MR];
-                    for (int r = 0; r < KT_MR; r++)
-                        a[r] = j->A + (i + (r < mr ? r : 0)) * j->ars + k0 * j->acs;
-                    float *Cp = j->C + i * j->ldc + n;
-                    if (mr == KT_MR && nr == KT_NR) {
-                        kt_ukr(kc, a, j->acs, P, Cp, j->ldc, first);
-                    } else {
-                        kt_ukr(kc, a, j->acs, P, tile, KT_NR, 1);
-                        for (int r = 0; r < mr; r++)
-                            for (int c = 0; c < nr; c++) {
-                                float *d = Cp + r * j->ldc + c;
-                                *d = first ? tile[r * KT_NR + c] : *d + tile[r * KT_NR + c];
-                            }
-                    }
+                    const float *ap = Ap + (size_t)((i - mb) / KT_MR) * kc * KT_MR;
+                    const float *a[KT_MR] = {ap, ap + 1, ap + 2, ap + 3, ap + 4, ap + 5};
+                    kt_tile(j, kc, a, KT_MR, P, i, n, mbe - i < KT_MR ? mbe - i : KT_MR, nr,
+                            first);
                 }
             }
         }
     }
+    es_free_aligned(Bp);
 }
 
 static int kt_ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
@@ -383,7 +472,7 @@ static void kt_gemm(es_pool *pool, int op, float *C, int ldc, const float *A, in
     j.N = N;
     j.K = K;
     j.acc = acc;
-    /* Task counts only change which task computes an element, never how. */
+    /* Task shapes only change which task computes an element, never how. */
     int cap = 1;
     if (pool && es_pool_threads(pool) > 1 && (double)M * N * K >= KT_PAR_MIN)
         cap = es_pool_threads(pool) * 4;
@@ -395,8 +484,14 @@ static void kt_gemm(es_pool *pool, int op, float *C, int ldc, const float *A, in
                     &j);
         return;
     }
-    j.n_nblk = kt_ceil_div(N, KT_NB);
-    int n_mblk = kt_ceil_div(M, KT_MB);
+    const int n_mblk = kt_ceil_div(M, KT_MB);
+    int nbt = kt_ceil_div(N, KT_NR) * KT_NR;
+    if (nbt > KT_NMAX) nbt = KT_NMAX;
+    /* narrower N-ranges only when the M-blocks alone cannot feed the threads */
+    while (nbt > 4 * KT_NR && (long)kt_ceil_div(N, nbt) * n_mblk < cap)
+        nbt = kt_ceil_div(nbt / 2, KT_NR) * KT_NR;
+    j.nbt = nbt;
+    j.n_nblk = kt_ceil_div(N, nbt);
     int groups = 1;
     if (cap > j.n_nblk) {
         groups = kt_ceil_div(cap, j.n_nblk);
