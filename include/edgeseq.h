@@ -219,7 +219,7 @@ typedef enum es_arch {
 
 typedef enum es_ffn_kind {
     ES_FFN_RELU = 0,
-    ES_FFN_GELU = 1,       /* gelu_new (tanh approximation) */
+    ES_FFN_GELU = 1,       /* "gelu": exact erf GELU, as HF maps it */
     ES_FFN_GATED_GELU = 2,
     ES_FFN_GATED_RELU = 3
 } es_ffn_kind;
