@@ -22,14 +22,13 @@ typedef struct gen_ctx {
     int num_return_print; /* hyps printed in text mode */
 } gen_ctx;
 
-static void print_hyp_json(const gen_ctx *g, const es_hyp *h, const char *text, size_t len) {
+static void print_hyp_json(const es_hyp *h, const char *text, size_t len) {
     printf("\"ids\": ");
     cli_json_ids(stdout, h->ids, (size_t)h->n_ids);
     printf(", \"text\": ");
     cli_json_str(stdout, text, len);
     printf(", \"score\": ");
     cli_json_num(stdout, h->score);
-    (void)g;
 }
 
 static int generate_one(gen_ctx *g, const char *text, size_t len, long lineno) {
@@ -84,12 +83,12 @@ static int generate_one(gen_ctx *g, const char *text, size_t len, long lineno) {
             printf("{\"input\": ");
             cli_json_str(stdout, text, len);
             printf(", ");
-            print_hyp_json(g, &res.hyps[0], texts[0], lens[0]);
+            print_hyp_json(&res.hyps[0], texts[0], lens[0]);
             if (g->beam) {
                 printf(", \"beams\": [");
                 for (int i = 0; i < n_print; i++) {
                     printf(i ? ", {" : "{");
-                    print_hyp_json(g, &res.hyps[i], texts[i], lens[i]);
+                    print_hyp_json(&res.hyps[i], texts[i], lens[i]);
                     printf("}");
                 }
                 printf("]");
