@@ -22,11 +22,30 @@
 typedef void (*es_gemm_fn)(es_pool *pool, float *C, int ldc, const float *A, int lda,
                            const float *B, int ldb, int M, int N, int K, int acc);
 
+/* Element-wise y[i] = f(x[i]), i < n; y == x (in place) is allowed, other
+ * overlap is not; any float-aligned pointers. Every variant evaluates the
+ * algorithm of src/kern/ref/act_coef.h (no libm), so y[i] depends on x[i]
+ * alone, never on n, i, alignment or threads. Accuracy of each variant
+ * against the exact function (tests/unit/test_kern_act.c, vs double libm;
+ * ulp = the spacing of floats at the exact result):
+ *   exp:     <= 2 ulp for x in [-87.3, 88.7]; +0 below -104, +inf above
+ *            88.73 (subnormal results: |err| <= 2^-149 + 2 ulp)
+ *   sigmoid: <= 3 ulp for x >= -87; |err| < 2^-126 below
+ *   tanh:    <= 3 ulp; tanh(±0) = ±0, tanh(±inf) = ±1
+ *   gelu:    tanh form 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))): |err| <=
+ *            4 ulp(|x|) + 1e-38 (cancellation as x → −∞ keeps it absolute)
+ * NaN in → NaN out (gelu(−inf) is NaN, as the formula in float). SIMD and
+ * _ref differ by FMA rounding only (measured <= 1 ulp exp, 2 tanh, 4
+ * sigmoid), so a model's results move by that much across ISAs. */
+typedef void (*es_act_fn)(float *y, const float *x, size_t n);
+
 typedef struct es_kern_table {
     const char *isa; /* "ref", "avx2", "avx512" */
     es_gemm_fn gemm_nt;
     es_gemm_fn gemm_nn;
     es_gemm_fn gemm_tn;
+    /* element-wise activations (appended; see es_act_fn below) */
+    es_act_fn exp, sigmoid, tanh, gelu;
 } es_kern_table;
 
 /* The table for this CPU (chosen once, thread-safe). */
@@ -66,5 +85,20 @@ void es_gemm_nn_avx512(es_pool *pool, float *C, int ldc, const float *A, int lda
                        const float *B, int ldb, int M, int N, int K, int acc);
 void es_gemm_tn_avx512(es_pool *pool, float *C, int ldc, const float *A, int lda,
                        const float *B, int ldb, int M, int N, int K, int acc);
+
+/* Activations (contract above es_kern_table). _avx2 / _avx512: call only
+ * when es_kern_get says the ISA is usable. */
+void es_exp_ref(float *y, const float *x, size_t n);
+void es_sigmoid_ref(float *y, const float *x, size_t n);
+void es_tanh_ref(float *y, const float *x, size_t n);
+void es_gelu_ref(float *y, const float *x, size_t n);
+void es_exp_avx2(float *y, const float *x, size_t n);
+void es_sigmoid_avx2(float *y, const float *x, size_t n);
+void es_tanh_avx2(float *y, const float *x, size_t n);
+void es_gelu_avx2(float *y, const float *x, size_t n);
+void es_exp_avx512(float *y, const float *x, size_t n);
+void es_sigmoid_avx512(float *y, const float *x, size_t n);
+void es_tanh_avx512(float *y, const float *x, size_t n);
+void es_gelu_avx512(float *y, const float *x, size_t n);
 
 #endif

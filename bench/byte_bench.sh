@@ -1,0 +1,14 @@
+#!/bin/bash
+# byte_bench.sh — builds bench/byteqrnn_bench.c against a built tree and runs
+# it (timing harness, not a test). Usage:
+#   bench/byte_bench.sh BUILD_DIR [THREADS] [DATA_DIR] [INFER_CALLS] [TRAIN_STEPS]
+# Prints `uptime` first: the machine may be shared, read medians with the load.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+bld=${1:?build dir}
+out=$bld/byteqrnn_bench
+cc=${CC:-cc}
+${cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -I"$src/include" -I"$src/src" \
+  "$src/bench/byteqrnn_bench.c" "$bld/libedgeseq.a" $(pkg-config --libs json-c) -lpthread -lm -o "$out"
+uptime
+"$out" "${2:-1}" "${3:-}" "${4:-200}" "${5:-10}"
