@@ -2,8 +2,9 @@
  * weights.c — the named-tensor set shared by all weight readers.
  *
  * Storage: a growable array of es_tensor_view, sorted by name at seal time
- * for binary-search lookup; before sealing lookups are linear (readers only
- * look up to detect duplicates, which seal() re-checks after sorting).
+ * for binary-search lookup. Before sealing, an open-addressing hash of the
+ * names (FNV-1a, linear probing, load <= 1/2) finds duplicates in O(1), so
+ * an archive with many tensors loads in linear time.
  * Owned resources (memory maps, heap buffers, strings) are kept in lists
  * and released by es_weights_free.
  */
@@ -30,6 +31,8 @@ struct es_weights {
     size_t n_maps, cap_maps;
     char **strs; /* owned strings: names, files, meta */
     size_t n_strs, cap_strs;
+    size_t *hash;      /* unsealed: slot -> index+1 into t (0 = empty) */
+    size_t hash_cap;   /* power of two */
     const char **meta; /* key, value pairs */
     size_t n_meta, cap_meta;
     uint64_t file_bytes;
@@ -72,6 +75,7 @@ void es_weights_free(es_weights *w) {
     es_free(w->maps);
     es_free(w->strs);
     es_free(w->meta);
+    es_free(w->hash);
     es_free(w->t);
     es_free(w);
 }
@@ -82,6 +86,33 @@ size_t es_tensor_numel(const es_tensor_view *t) {
         if (!es_mul_ok(n, (size_t)t->shape[i], &n)) return SIZE_MAX;
     }
     return n;
+}
+
+static uint64_t name_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Slot of `name` in the hash (its index+1 is stored there), or the empty
+ * slot where it would go. */
+static size_t hash_slot(const es_weights *w, const char *name) {
+    size_t mask = w->hash_cap - 1, i = (size_t)name_hash(name) & mask;
+    while (w->hash[i] && strcmp(w->t[w->hash[i] - 1].name, name) != 0) i = (i + 1) & mask;
+    return i;
+}
+
+/* Rebuilds the hash for n_needed entries (after growth or sealing). */
+static bool hash_rebuild(es_weights *w, size_t n_needed) {
+    size_t cap = 64;
+    while (cap < 2 * n_needed) cap *= 2;
+    size_t *h = es_calloc(cap, sizeof(size_t));
+    if (!h) return false;
+    es_free(w->hash);
+    w->hash = h;
+    w->hash_cap = cap;
+    for (size_t i = 0; i < w->n; i++) w->hash[hash_slot(w, w->t[i].name)] = i + 1;
+    return true;
 }
 
 es_status es_weights_add(es_weights *w, const es_tensor_view *t, es_error *err) {
@@ -104,14 +135,13 @@ es_status es_weights_add(es_weights *w, const es_tensor_view *t, es_error *err) 
         return es_errf(err, ES_ERR_FORMAT,
                        "%s: tensor '%s': %zu bytes of data, shape and dtype %s need %zu", file,
                        t->name, t->nbytes, es_dtype_name(t->dtype), n);
-    if (!w->sealed) {
-        for (size_t i = 0; i < w->n; i++)
-            if (strcmp(w->t[i].name, t->name) == 0)
-                return es_errf(err, ES_ERR_FORMAT, "%s: duplicate tensor name '%s'", file,
-                               t->name);
-    } else if (es_weights_find(w, t->name)) {
+    /* Positions change when a sealed set is sorted: rebuild then, and when
+     * the table gets half full. */
+    if ((w->sealed || !w->hash || 2 * (w->n + 1) > w->hash_cap) && !hash_rebuild(w, w->n + 1))
+        return es_errf(err, ES_ERR_NOMEM, "out of memory adding tensor '%s'", t->name);
+    size_t slot = hash_slot(w, t->name);
+    if (w->hash[slot])
         return es_errf(err, ES_ERR_FORMAT, "%s: duplicate tensor name '%s'", file, t->name);
-    }
     if (!grow((void **)&w->t, &w->cap, w->n + 1, sizeof(es_tensor_view)))
         return es_errf(err, ES_ERR_NOMEM, "out of memory adding tensor '%s'", t->name);
     es_tensor_view v = *t;
@@ -120,6 +150,7 @@ es_status es_weights_add(es_weights *w, const es_tensor_view *t, es_error *err) 
     if (!v.name || !v.file)
         return es_errf(err, ES_ERR_NOMEM, "out of memory adding tensor '%s'", t->name);
     w->t[w->n++] = v;
+    w->hash[slot] = w->n;
     w->sealed = false;
     return ES_OK;
 }
@@ -150,7 +181,7 @@ static int cmp_name(const void *a, const void *b) {
 
 void es_weights_seal(es_weights *w) {
     if (w->n) qsort(w->t, w->n, sizeof(es_tensor_view), cmp_name);
-    w->sealed = true;
+    w->sealed = true; /* the hash is stale now; es_weights_add rebuilds it */
 }
 
 const es_tensor_view *es_weights_find(const es_weights *w, const char *name) {
@@ -165,9 +196,9 @@ const es_tensor_view *es_weights_find(const es_weights *w, const char *name) {
         }
         return NULL;
     }
-    for (size_t i = 0; i < w->n; i++)
-        if (strcmp(w->t[i].name, name) == 0) return &w->t[i];
-    return NULL;
+    if (!w->hash) return NULL;
+    size_t slot = hash_slot(w, name);
+    return w->hash[slot] ? &w->t[w->hash[slot] - 1] : NULL;
 }
 
 size_t es_weights_count(const es_weights *w) { return w->n; }
