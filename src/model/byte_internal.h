@@ -33,23 +33,28 @@ struct es_byte_model {
     int pool_w, head_w, head_b;
 };
 
-/* Per-layer transformer caches (see byte_transformer.c). */
+/* Per-layer transformer activations (see byte_transformer.c). Layer l
+ * reads its memory (keys/values source: the previous layer's output, or
+ * xpos for l = 0) and writes `out` in its query layout sq. In an inference
+ * workspace the buffers of all layers alias layer 0's (only `out`
+ * alternates), so memory does not grow with depth. */
 typedef struct byte_tf_cache {
-    es_seq sq;                       /* query-side layout of this layer */
-    int *lenq;                       /* (B) */
-    float *xin;                      /* (rowsq, D) residual input (pooled queries) */
-    float *mem;                      /* (rowsm, D) memory (keys/values source) = previous output */
-    float *ln1;                      /* (rowsq, D) normalised queries */
-    float *ln1m;                     /* (rowsm, D) normalised memory */
-    float *mean1, *rstd1, *mean1m, *rstd1m, *mean2, *rstd2;
-    float *q, *kv;                   /* (rowsq, D), (rowsm, 2D) */
-    float *att;                      /* (B, H, Tq, Tm) probabilities */
-    float *ctx;                      /* (rowsq, D) */
-    float *x1;                       /* (rowsq, D) after attention residual */
+    es_seq sq;                       /* query-side (= output) layout of this layer */
+    int *lenq;                       /* (max_batch) */
+    int Tcap;                        /* query capacity of the workspace */
+    float *xin;                      /* (rowsq, D) pooled residual input (funnel layers) */
+    float *ln1, *ln1m;               /* (rowsq, D) LN1(queries), (rowsm, D) LN1(memory) */
+    float *mean1, *rstd1, *mean1m, *rstd1m, *mean2, *rstd2; /* (rows) LN statistics */
+    float *q, *kv;                   /* (rowsq, D), (rowsm, 2D) projections */
+    float *lse;                      /* (B, H, Tq) attention log-normalisers (training) */
+    float *ctx;                      /* (rowsq, D) attention output before W_o */
+    float *x1;                       /* (rowsq, D) after the attention residual */
     float *ln2;                      /* (rowsq, D) */
-    float *ff1;                      /* (rowsq, d_ff) post-ReLU */
+    float *ffh, *ffa;                /* (rowsq, d_ff) FFN pre-/post-GELU */
     float *out;                      /* (rowsq, D) layer output */
-    uint8_t *drop1, *drop2;          /* dropout masks (rowsq, D) */
+    uint8_t *drop1, *drop2;          /* (rowsq, D) residual dropout masks (training) */
+    uint64_t att_seed;               /* attention dropout seed of the last training forward */
+    int owns;                        /* 1: this entry allocated its buffers */
 } byte_tf_cache;
 
 struct es_byte_ws {
@@ -81,6 +86,10 @@ struct es_byte_ws {
     float *enc;                      /* (rows_last, d_enc) final encoder output (borrowed ptr) */
     const es_seq *s_enc;             /* layout of enc */
     float *lnf, *lnf_mean, *lnf_rstd;/* final LayerNorm (transformer) */
+    float *tf_out2;                  /* inference: second `out` buffer (layers alternate) */
+    float *att_scratch;              /* attention slots (es_mha_scratch_floats each) */
+    int att_slots;
+    float *tg[6];                    /* backward scratch (rows1, wide) */
     /* pooling and head */
     float *palpha;                   /* (rows_enc) */
     float *pooled;                   /* (B, d_enc) after dropout */
@@ -92,8 +101,7 @@ struct es_byte_ws {
     float *gds;                      /* (rows0, M) */
     float *part;                     /* (B, wmax + 1) */
     float *dpooled;                  /* (B, d_enc) */
-    float *tfs;                      /* transformer backward scratch */
-    size_t tfs_n;
+    struct byte_front *front;        /* front-end tables (byte_front.c) */
 };
 
 struct json_object;

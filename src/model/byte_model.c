@@ -22,6 +22,7 @@
 #include "nn/embedding.h"
 #include "nn/gbst.h"
 #include "nn/linear.h"
+#include "model/byte_front.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -111,10 +112,16 @@ es_status es_byte_config_check(const es_byte_config *c, es_error *err) {
         CHK(c->max_positions >= need && c->max_positions <= (1 << 20),
             "byte config: max_positions %d < ceil(max_bytes / downsample) = %d",
             c->max_positions, need);
-        for (int i = 0; i < c->n_layers; i++)
+        int pooled = 0;
+        for (int i = 0; i < c->n_layers; i++) {
             CHK(c->pool_windows[i] >= 1 && c->pool_windows[i] <= 64 &&
                     (c->encoder == ES_BYTE_FUNNEL || c->pool_windows[i] == 1),
                 "byte config: pool_windows[%d] = %d", i, c->pool_windows[i]);
+            pooled |= c->pool_windows[i] > 1;
+        }
+        CHK(c->encoder != ES_BYTE_FUNNEL || pooled,
+            "byte config: bytefunnel needs a pool_windows entry > 1 among its %d layers (all 1 "
+            "is a bytetransformer)", c->n_layers);
     }
     for (int i = 0; i < c->n_labels; i++)
         CHK(c->labels[i][0] != 0, "byte config: label %d is empty", i);
@@ -178,6 +185,9 @@ static es_status config_from_obj(es_byte_config *c, struct json_object *o, es_er
             json_object_array_length(arr) > ES_BYTE_MAX_LAYERS)
             return es_errf(err, ES_ERR_FORMAT, "config.json: pool_windows must be an array of <= %d "
                            "integers", ES_BYTE_MAX_LAYERS);
+        if (json_object_array_length(arr) > (size_t)c->n_layers)
+            return es_errf(err, ES_ERR_FORMAT, "config.json: pool_windows has %zu entries for "
+                           "n_layers %d", json_object_array_length(arr), c->n_layers);
         for (size_t i = 0; i < ES_BYTE_MAX_LAYERS; i++) c->pool_windows[i] = 1;
         for (size_t i = 0; i < json_object_array_length(arr); i++) {
             struct json_object *v = json_object_array_get_idx(arr, i);
@@ -510,6 +520,7 @@ es_status es_byte_ws_new(es_byte_ws **out, const es_byte_model *m, int max_batch
         }
 #undef TRY_ALLOC
         s = c->encoder == ES_BYTE_QRNN ? es_byte_qrnn_ws_alloc(ws, err) : es_byte_tf_ws_alloc(ws, err);
+        if (!s) s = es_byte_front_alloc(ws, err);
     } while (0);
     if (s) {
         es_byte_ws_free(ws);
@@ -523,6 +534,7 @@ void es_byte_ws_free(es_byte_ws *ws) {
     if (!ws) return;
     if (ws->m->cfg.encoder == ES_BYTE_QRNN) es_byte_qrnn_ws_free(ws);
     else es_byte_tf_ws_free(ws);
+    es_byte_front_free(ws);
     es_free(ws->len0);
     es_free(ws->len1);
     float *fl[] = {ws->emb, ws->u, ws->c, ws->cand, ws->alpha0, ws->x1, ws->pooled, ws->dpooled,
@@ -545,7 +557,7 @@ es_status es_byte_forward(es_byte_ws *ws, const es_byte_model *m, const uint8_t 
                        ws->max_batch);
     if (train && (!ws->training || !rng))
         return es_errf(err, ES_ERR_ARG, "byte forward: training needs a training workspace and an RNG");
-    int D = c->d_model, E = c->d_embed ? c->d_embed : D, M = c->gbst_blocks, r = c->downsample;
+    int D = c->d_model, M = c->gbst_blocks, r = c->downsample;
     /* batch geometry: capacity = longest input (cut to the workspace) */
     int T0 = 1;
     for (int b = 0; b < B; b++) {
@@ -569,20 +581,8 @@ es_status es_byte_forward(es_byte_ws *ws, const es_byte_model *m, const uint8_t 
     for (int b = 0; b < B; b++)
         for (int t = 0; t < ws->len0[b]; t++) ws->ids[es_seq_row(s0, b, t)] = bytes[b][t];
     const es_params *ps = &m->ps;
-    es_embedding_forward(ws->emb, es_params_data(ps, m->emb), ws->ids, rows0, E);
-    const float *u = ws->emb;
-    if (c->d_embed) {
-        es_linear_forward(pool, ws->u, ws->emb, es_params_data(ps, m->bott_w),
-                          es_params_data(ps, m->bott_b), (int)rows0, E, D);
-        for (size_t i = 0; i < rows0 * (size_t)D; i++) ws->u[i] = ws->u[i] > 0.0f ? ws->u[i] : 0.0f;
-        es_seq_zero_pads(s0, ws->u, D, D);
-        u = ws->u;
-    }
-    /* causal conv: taps read rows t-k+1 .. t */
-    es_conv1d_forward(pool, ws->c, u, es_params_data(ps, m->conv_w), es_params_data(ps, m->conv_b),
-                      (size_t)ws->m0, rows0 - (size_t)ws->m0, -(c->gbst_kernel - 1),
-                      c->gbst_kernel, D, D);
-    es_seq_zero_pads(s0, ws->c, D, D);
+    /* embedding [→ bottleneck] → causal conv, by per-byte tables */
+    es_byte_front_forward(ws, m);
     es_gbst_forward(pool, ws->x1, ws->cand, ws->alpha0, ws->c, es_params_data(ps, m->score_w),
                     es_params_data(ps, m->score_b)[0], s0, &ws->s1, D, M, r);
     if (c->encoder == ES_BYTE_QRNN) es_byte_qrnn_forward(ws, train, rng);
@@ -603,7 +603,7 @@ es_status es_byte_backward(es_byte_ws *ws, es_byte_model *m, const float *dlogit
     if (!m->ps.grad) return es_errf(err, ES_ERR_ARG, "byte backward: gradients not enabled");
     es_pool *pool = ws->pool;
     es_params *ps = &m->ps;
-    int B = ws->B, D = c->d_model, E = c->d_embed ? c->d_embed : D, M = c->gbst_blocks;
+    int B = ws->B, D = c->d_model, M = c->gbst_blocks;
     /* head */
     es_linear_backward(NULL, ws->dpooled, 0, es_params_grad(ps, m->head_w),
                        es_params_grad(ps, m->head_b), dlogits, ws->pooled,
@@ -618,27 +618,11 @@ es_status es_byte_backward(es_byte_ws *ws, es_byte_model *m, const float *dlogit
     else es_byte_tf_backward(ws, m, ws->gA, ws->gB);
     /* GBST → dC (g0a) */
     const es_seq *s0 = &ws->s0;
-    size_t rows0 = es_seq_rows(s0);
     es_gbst_backward(pool, ws->g0a, es_params_grad(ps, m->score_w), es_params_grad(ps, m->score_b),
                      ws->gB, ws->cand, ws->alpha0, es_params_data(ps, m->score_w), s0, &ws->s1, D,
                      M, c->downsample, ws->g0b, ws->gds, ws->part);
-    /* conv → dU (g0b) */
-    const float *u = c->d_embed ? ws->u : ws->emb;
-    memset(ws->g0b, 0, rows0 * (size_t)D * sizeof(float));
-    es_conv1d_backward(pool, ws->g0b, es_params_grad(ps, m->conv_w), es_params_grad(ps, m->conv_b),
-                       ws->g0a, u, es_params_data(ps, m->conv_w), (size_t)ws->m0,
-                       rows0 - (size_t)ws->m0, -(c->gbst_kernel - 1), c->gbst_kernel, D, D);
-    es_seq_zero_pads(s0, ws->g0b, D, D);
-    float *demb = ws->g0b;
-    if (c->d_embed) {
-        for (size_t i = 0; i < rows0 * (size_t)D; i++)
-            if (ws->u[i] <= 0.0f) ws->g0b[i] = 0.0f;
-        es_linear_backward(pool, ws->g0c, 0, es_params_grad(ps, m->bott_w),
-                           es_params_grad(ps, m->bott_b), ws->g0b, ws->emb,
-                           es_params_data(ps, m->bott_w), (int)rows0, E, D);
-        demb = ws->g0c;
-    }
-    es_embedding_backward(pool, es_params_grad(ps, m->emb), demb, ws->ids, rows0, E);
+    /* conv → bottleneck → embedding, by per-byte tables */
+    es_byte_front_backward(ws, m);
     return ES_OK;
 }
 
