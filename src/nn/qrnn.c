@@ -5,47 +5,66 @@
  */
 #include "nn/qrnn.h"
 
+#include "kern/kern.h"
+
 #include <math.h>
 #include <string.h>
+
+/* c_{-1} (H <= 1024, as bwd_seq's carry; the config allows 512) */
+static const float k_zeros[1024];
 
 typedef struct qrnn_job {
     float *h, *G, *c, *dG;
     const float *dh, *cG, *cc;
+    const float *zero; /* (H) zeros: c_{-1} */
     const uint8_t *zmask;
     const es_seq *s;
     int ldh, H, reverse, train, use_mask;
     float p;
 } qrnn_job;
 
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
-
+/* One sequence, positions in scan order. Gates are activated per row by
+ * the kernel table's vectorised tanh / sigmoid (kern.h: a few ulp, the same
+ * for every position and thread count), then the scan runs one of three
+ * branch-free channel loops (zoneout mask / eval expectation / plain). */
 static void fwd_seq(const qrnn_job *j, int b) {
     const es_seq *s = j->s;
+    const es_kern_table *kt = es_kern();
     int H = j->H, L = s->len[b];
     float q = 1.0f - j->p;
+    int eval_zone = !j->use_mask && !j->train && j->p > 0.0f;
     for (int k = 0; k < L; k++) {
         int t = j->reverse ? L - 1 - k : k;
         size_t row = es_seq_row(s, b, t);
         float *g = j->G + row * (size_t)(3 * H);
         float *c = j->c + row * (size_t)H;
-        const float *cp = k ? j->c + (j->reverse ? row + 1 : row - 1) * (size_t)H : NULL;
-        const uint8_t *zm = j->use_mask ? j->zmask + row * (size_t)H : NULL;
+        /* c_{-1} = 0: the first step reads a zero row instead of branching */
+        const float *cp = k ? j->c + (j->reverse ? row + 1 : row - 1) * (size_t)H : j->zero;
         float *h = j->h + row * (size_t)j->ldh;
-        for (int i = 0; i < H; i++) {
-            float z = tanhf(g[i]), f = sigm(g[H + i]), o = sigm(g[2 * H + i]);
-            g[i] = z;
-            g[H + i] = f;
-            g[2 * H + i] = o;
-            float fe;
-            if (zm)
-                fe = zm[i] ? 1.0f : f;
-            else if (!j->train && j->p > 0.0f)
-                fe = 1.0f - q * (1.0f - f);
-            else
-                fe = f;
-            float cv = (cp ? fe * cp[i] : 0.0f) + (1.0f - fe) * z;
-            c[i] = cv;
-            h[i] = o * cv;
+        kt->tanh(g, g, (size_t)H);
+        kt->sigmoid(g + H, g + H, 2 * (size_t)H);
+        const float *z = g, *f = g + H, *o = g + 2 * H;
+        if (j->use_mask) {
+            const uint8_t *zm = j->zmask + row * (size_t)H;
+            for (int i = 0; i < H; i++) {
+                float fe = zm[i] ? 1.0f : f[i];
+                float cv = fe * cp[i] + (1.0f - fe) * z[i];
+                c[i] = cv;
+                h[i] = o[i] * cv;
+            }
+        } else if (eval_zone) {
+            for (int i = 0; i < H; i++) {
+                float fe = 1.0f - q * (1.0f - f[i]);
+                float cv = fe * cp[i] + (1.0f - fe) * z[i];
+                c[i] = cv;
+                h[i] = o[i] * cv;
+            }
+        } else {
+            for (int i = 0; i < H; i++) {
+                float cv = f[i] * cp[i] + (1.0f - f[i]) * z[i];
+                c[i] = cv;
+                h[i] = o[i] * cv;
+            }
         }
     }
 }
@@ -78,6 +97,7 @@ void es_qrnn_forward(es_pool *pool, float *h, int ldh, float *G, float *c, uint8
     j.train = train;
     j.p = p;
     j.use_mask = train && p > 0.0f && zmask;
+    j.zero = k_zeros;
     if (j.use_mask) {
         /* serial draw in (sequence, position, channel) order */
         for (int b = 0; b < s->B; b++)
