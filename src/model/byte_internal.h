@@ -111,6 +111,17 @@ struct json_object;
 es_status es_byte_model_from_weights(es_byte_model **out, const char *dir,
                                      struct json_object *cfgobj, es_weights *w, es_error *err);
 
+/* Encoder only (front end + encoder, no pooling/head): runs the forward of
+ * es_byte_forward up to the encoder output, left in ws->enc with layout
+ * ws->s_enc (rows of d_enc). Same arguments and errors as es_byte_forward.
+ * Used by the byte seq2seq models (byte_seq2seq.c). */
+es_status es_byte_encode(es_byte_ws *ws, const es_byte_model *m, const uint8_t *const *bytes,
+                         const size_t *lens, int B, int train, es_rng *rng, es_error *err);
+/* Backward of the last training es_byte_encode: denc (rows of ws->s_enc,
+ * d_enc; zero on pads) → adds ∂/∂θ of the encoder into the gradients. */
+es_status es_byte_encode_backward(es_byte_ws *ws, es_byte_model *m, const float *denc,
+                                  es_error *err);
+
 /* Encoder hooks implemented per architecture. sizes: extra workspace. */
 es_status es_byte_qrnn_register(es_byte_model *m, es_error *err);
 es_status es_byte_qrnn_ws_alloc(es_byte_ws *ws, es_error *err);

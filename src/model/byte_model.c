@@ -81,8 +81,9 @@ void es_byte_config_default(es_byte_config *c, es_byte_encoder enc) {
 
 es_status es_byte_config_check(const es_byte_config *c, es_error *err) {
     CHK((unsigned)c->encoder <= ES_BYTE_FUNNEL, "byte config: encoder %d", (int)c->encoder);
-    CHK(c->n_labels >= 2 && c->n_labels <= ES_BYTE_MAX_LABELS, "byte config: n_labels %d (2..%d)",
-        c->n_labels, ES_BYTE_MAX_LABELS);
+    /* n_labels = 0: encoder only (no pooling/head), the byte seq2seq encoder */
+    CHK(c->n_labels == 0 || (c->n_labels >= 2 && c->n_labels <= ES_BYTE_MAX_LABELS),
+        "byte config: n_labels %d (2..%d)", c->n_labels, ES_BYTE_MAX_LABELS);
     CHK(c->max_bytes >= 1 && c->max_bytes <= (1 << 20), "byte config: max_bytes %d", c->max_bytes);
     CHK(c->d_embed >= 0 && c->d_embed <= 512, "byte config: d_embed %d (0..512)", c->d_embed);
     CHK(c->d_model >= 1 && c->d_model <= 512, "byte config: d_model %d (1..512)", c->d_model);
@@ -198,7 +199,11 @@ static es_status config_from_obj(es_byte_config *c, struct json_object *o, es_er
             c->pool_windows[i] = (int)json_object_get_int64(v);
         }
     }
-    if (json_object_object_get_ex(o, "labels", &arr)) {
+    /* a seq2seq config describes its encoder with the same keys, no head */
+    const char *mtype = NULL;
+    if ((s = es_config_string(o, "model_type", false, &mtype, err))) return s;
+    if (mtype && strcmp(mtype, "edgeseq-byte-seq2seq") == 0) c->n_labels = 0;
+    else if (json_object_object_get_ex(o, "labels", &arr)) {
         if (json_object_get_type(arr) != json_type_array || json_object_array_length(arr) < 2 ||
             json_object_array_length(arr) > ES_BYTE_MAX_LABELS)
             return es_errf(err, ES_ERR_FORMAT, "config.json: labels must be an array of 2..%d "
@@ -317,6 +322,8 @@ static es_status register_params(es_byte_model *m, es_error *err) {
         return s;
     s = c->encoder == ES_BYTE_QRNN ? es_byte_qrnn_register(m, err) : es_byte_tf_register(m, err);
     if (s) return s;
+    m->pool_w = m->head_w = m->head_b = -1;
+    if (c->n_labels == 0) return ES_OK; /* encoder only */
     if ((s = add(m, &m->pool_w, "pool.weight", 2, 1, m->d_enc, 0, ES_INIT_GLOROT, 1.0f, m->d_enc,
                  1, 1, err)) ||
         (s = add(m, &m->head_w, "head.weight", 2, c->n_labels, m->d_enc, 0, ES_INIT_GLOROT, 1.0f,
@@ -547,9 +554,8 @@ void es_byte_ws_free(es_byte_ws *ws) {
 
 /* ---- forward / backward ----------------------------------------------------- */
 
-es_status es_byte_forward(es_byte_ws *ws, const es_byte_model *m, const uint8_t *const *bytes,
-                          const size_t *lens, int B, int train, es_rng *rng, float *logits,
-                          es_error *err) {
+es_status es_byte_encode(es_byte_ws *ws, const es_byte_model *m, const uint8_t *const *bytes,
+                         const size_t *lens, int B, int train, es_rng *rng, es_error *err) {
     const es_byte_config *c = &m->cfg;
     if (ws->m != m) return es_errf(err, ES_ERR_ARG, "byte forward: workspace of another model");
     if (B < 1 || B > ws->max_batch)
@@ -587,6 +593,19 @@ es_status es_byte_forward(es_byte_ws *ws, const es_byte_model *m, const uint8_t 
                     es_params_data(ps, m->score_b)[0], s0, &ws->s1, D, M, r);
     if (c->encoder == ES_BYTE_QRNN) es_byte_qrnn_forward(ws, train, rng);
     else es_byte_tf_forward(ws, train, rng);
+    return ES_OK;
+}
+
+es_status es_byte_forward(es_byte_ws *ws, const es_byte_model *m, const uint8_t *const *bytes,
+                          const size_t *lens, int B, int train, es_rng *rng, float *logits,
+                          es_error *err) {
+    const es_byte_config *c = &m->cfg;
+    if (c->n_labels == 0)
+        return es_errf(err, ES_ERR_ARG, "byte forward: encoder-only model has no classification head");
+    es_status st = es_byte_encode(ws, m, bytes, lens, B, train, rng, err);
+    if (st) return st;
+    es_pool *pool = ws->pool;
+    const es_params *ps = &m->ps;
     es_attnpool_forward(pool, ws->pooled, ws->palpha, ws->enc, es_params_data(ps, m->pool_w),
                         ws->s_enc, m->d_enc);
     size_t np = (size_t)B * (size_t)m->d_enc;
@@ -596,14 +615,18 @@ es_status es_byte_forward(es_byte_ws *ws, const es_byte_model *m, const uint8_t 
     return ES_OK;
 }
 
+static es_status encode_backward(es_byte_ws *ws, es_byte_model *m);
+
 es_status es_byte_backward(es_byte_ws *ws, es_byte_model *m, const float *dlogits,
                            es_error *err) {
     const es_byte_config *c = &m->cfg;
     if (!ws->trained) return es_errf(err, ES_ERR_ARG, "byte backward: no training forward to differentiate");
     if (!m->ps.grad) return es_errf(err, ES_ERR_ARG, "byte backward: gradients not enabled");
+    if (c->n_labels == 0)
+        return es_errf(err, ES_ERR_ARG, "byte backward: encoder-only model has no classification head");
     es_pool *pool = ws->pool;
     es_params *ps = &m->ps;
-    int B = ws->B, D = c->d_model, M = c->gbst_blocks;
+    int B = ws->B;
     /* head */
     es_linear_backward(NULL, ws->dpooled, 0, es_params_grad(ps, m->head_w),
                        es_params_grad(ps, m->head_b), dlogits, ws->pooled,
@@ -613,6 +636,24 @@ es_status es_byte_backward(es_byte_ws *ws, es_byte_model *m, const float *dlogit
     /* pooling → dEnc (in gA, layout s_enc) */
     es_attnpool_backward(pool, ws->gA, es_params_grad(ps, m->pool_w), ws->dpooled, ws->palpha,
                          ws->enc, es_params_data(ps, m->pool_w), ws->s_enc, m->d_enc, ws->part);
+    return encode_backward(ws, m);
+}
+
+es_status es_byte_encode_backward(es_byte_ws *ws, es_byte_model *m, const float *denc,
+                                  es_error *err) {
+    if (!ws->trained) return es_errf(err, ES_ERR_ARG, "byte backward: no training forward to differentiate");
+    if (!m->ps.grad) return es_errf(err, ES_ERR_ARG, "byte backward: gradients not enabled");
+    memcpy(ws->gA, denc, es_seq_rows(ws->s_enc) * (size_t)m->d_enc * sizeof(float));
+    return encode_backward(ws, m);
+}
+
+/* Encoder backward from dEnc in ws->gA (layout s_enc) down to the byte
+ * embedding; adds parameter gradients. */
+static es_status encode_backward(es_byte_ws *ws, es_byte_model *m) {
+    const es_byte_config *c = &m->cfg;
+    es_pool *pool = ws->pool;
+    es_params *ps = &m->ps;
+    int D = c->d_model, M = c->gbst_blocks;
     /* encoder → dX1 (rows1, D) in gB */
     if (c->encoder == ES_BYTE_QRNN) es_byte_qrnn_backward(ws, m, ws->gA, ws->gB);
     else es_byte_tf_backward(ws, m, ws->gA, ws->gB);
