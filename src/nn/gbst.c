@@ -137,20 +137,30 @@ static void bwd_seq(const gbst_job *j, int b) {
         }
     }
     /* pass 2: per width and block, Σ dP_w over the block spread evenly
-     * over the block's rows of dC (zeroed above). */
+     * over the block's rows of dC (zeroed above). Rows outer, channels
+     * inner (contiguous, in chunks of 256); each channel still sums t in
+     * ascending order, as a channel-outer loop would. */
+    float sum[256];
     for (int w = 1; w <= M; w++) {
         for (int t0 = 0; t0 < L; t0 += w) {
             int t1 = ES_MIN(t0 + w, L);
             float inv = 1.0f / (float)(t1 - t0);
-            for (int d = 0; d < D; d++) {
-                float sum = 0.0f;
+            for (int d0 = 0; d0 < D; d0 += 256) {
+                int n = ES_MIN(256, D - d0);
+                const float *u = j->u + d0;
+                memset(sum, 0, (size_t)n * sizeof(float));
                 for (int t = t0; t < t1; t++) {
                     size_t row = base + (size_t)t;
-                    sum += j->calpha[row * (size_t)M + (size_t)(w - 1)] * j->dX[row * (size_t)D + (size_t)d] +
-                           j->ds[row * (size_t)M + (size_t)(w - 1)] * j->u[d];
+                    float a = j->calpha[row * (size_t)M + (size_t)(w - 1)];
+                    float g = j->ds[row * (size_t)M + (size_t)(w - 1)];
+                    const float *dx = j->dX + row * (size_t)D + d0;
+                    for (int d = 0; d < n; d++) sum[d] += a * dx[d] + g * u[d];
                 }
-                sum *= inv;
-                for (int t = t0; t < t1; t++) j->dC[(base + (size_t)t) * (size_t)D + (size_t)d] += sum;
+                for (int d = 0; d < n; d++) sum[d] *= inv;
+                for (int t = t0; t < t1; t++) {
+                    float *dc = j->dC + (base + (size_t)t) * (size_t)D + d0;
+                    for (int d = 0; d < n; d++) dc[d] += sum[d];
+                }
             }
         }
     }

@@ -99,11 +99,14 @@ void es_qrnn_forward(es_pool *pool, float *h, int ldh, float *G, float *c, uint8
     j.use_mask = train && p > 0.0f && zmask;
     j.zero = k_zeros;
     if (j.use_mask) {
-        /* serial draw in (sequence, position, channel) order */
+        /* serial draw in (sequence, position, channel) order. The mask is
+         * es_rng_uniformf(rng) < p, decided on the integer: u = n·2^-24 with
+         * n = next >> 40, and n < p·2^24 <=> n < ceil(p·2^24) (exact in double) */
+        uint64_t thr = (uint64_t)ceil((double)p * 16777216.0);
         for (int b = 0; b < s->B; b++)
             for (int t = 0; t < s->len[b]; t++) {
                 uint8_t *zm = zmask + es_seq_row(s, b, t) * (size_t)H;
-                for (int i = 0; i < H; i++) zm[i] = es_rng_uniformf(rng) < p;
+                for (int i = 0; i < H; i++) zm[i] = (es_rng_next(rng) >> 40) < thr;
             }
     }
     zero_pad_cols(s, h, ldh, H);
