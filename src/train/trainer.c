@@ -58,6 +58,11 @@ struct es_trainer {
     double last_norm;
     float last_lr;
     int64_t start_step;
+    /* data parallelism (es_trainer_set_dist; world = 1, rank 0 without) */
+    es_dist *dist;
+    int rank, world;
+    uint64_t *rng_all;         /* (world, 4) every rank's RNG state, for checkpoints */
+    double *sync;              /* (4 + world) per-step agreement buffer */
 };
 
 static double now_s(void) {
@@ -115,7 +120,9 @@ static uint64_t fnv(uint64_t h, const void *data, size_t n) {
 
 /* Hash of everything that shapes the trajectory besides the state itself:
  * the model config and the optimisation params (not max_steps, cadences,
- * thread count or paths, which may change between a run and its resume). */
+ * thread count or paths, which may change between a run and its resume).
+ * The batch is the global one (world * per-rank batch), so a checkpoint
+ * resumes under any process count that keeps the global batch. */
 static es_status config_hash(const es_trainer *tr, uint64_t *out, es_error *err) {
     char *json = NULL;
     es_status s = es_byte_config_to_json(es_byte_model_config(tr->m), &json, err);
@@ -126,7 +133,7 @@ static es_status config_hash(const es_trainer *tr, uint64_t *out, es_error *err)
     char buf[512];
     int n = snprintf(buf, sizeof buf, "bs=%d acc=%d opt=%d lr=%a min=%a wu=%" PRId64 " sch=%d wd=%a "
                      "b1=%a b2=%a eps=%a clip=%a seed=%" PRIu64 " mb=%d",
-                     p->batch_size, p->grad_accum, (int)p->optimizer, (double)p->lr,
+                     p->batch_size * tr->world, p->grad_accum, (int)p->optimizer, (double)p->lr,
                      (double)p->min_lr, p->warmup_steps, (int)p->schedule, (double)p->weight_decay,
                      (double)p->beta1, (double)p->beta2, (double)p->eps, (double)p->clip_norm,
                      p->seed, p->max_bytes);
@@ -154,6 +161,7 @@ es_status es_trainer_new(es_trainer **out, es_byte_model *m, const es_train_para
     if (tr->p.keep_checkpoints < 1) tr->p.keep_checkpoints = 1;
     tr->p.out_dir = NULL;
     tr->perm_epoch = -1;
+    tr->world = 1;
     es_status s = ES_OK;
     if (p->out_dir && !(tr->out_dir = es_strdup(p->out_dir)))
         s = es_errf(err, ES_ERR_NOMEM, "trainer: out of memory");
@@ -195,6 +203,8 @@ void es_trainer_free(es_trainer *tr) {
     es_free(tr->logits);
     es_free(tr->dlogits);
     es_free(tr->out_dir);
+    es_free(tr->rng_all);
+    es_free(tr->sync);
     es_free(tr);
 }
 
@@ -248,11 +258,16 @@ static es_status get_example(const es_example_source *src, size_t i, es_example 
 /* Fills the batch buffers with the next batch_size examples, moving to the
  * next epoch's permutation when one is used up. A callback's bytes only
  * live until its next call (trainer.h), so callback examples are copied
- * into `copies` (batch_size buffers of max_bytes). */
+ * into `copies` (batch_size buffers of max_bytes).
+ * Data parallelism: every rank walks all world*batch_size slots of the
+ * global micro-batch through the same permutation (so epoch and position
+ * stay equal everywhere, across epoch ends too) and keeps slots
+ * [rank*B, (rank+1)*B): the union over ranks is exactly the batch a single
+ * process with batch world*B draws. */
 static es_status next_batch(es_trainer *tr, const es_example_source *src, uint8_t **copies,
                             es_error *err) {
-    int V = es_byte_model_config(tr->m)->n_labels;
-    for (int b = 0; b < tr->p.batch_size; b++) {
+    int V = es_byte_model_config(tr->m)->n_labels, B = tr->p.batch_size;
+    for (int g = 0; g < B * tr->world; g++) {
         if (tr->pos >= src->n) {
             tr->epoch++;
             tr->pos = 0;
@@ -261,6 +276,8 @@ static es_status next_batch(es_trainer *tr, const es_example_source *src, uint8_
         if (s) return s;
         es_example ex;
         size_t idx = tr->perm[tr->pos++];
+        if (g / B != tr->rank) continue;
+        int b = g - tr->rank * B;
         s = get_example(src, idx, &ex, err);
         if (s) return s;
         if (ex.label < 0 || ex.label >= V)
@@ -281,16 +298,23 @@ static es_status next_batch(es_trainer *tr, const es_example_source *src, uint8_
     return ES_OK;
 }
 
+static es_status dist_step_sync(es_trainer *tr, es_status s, size_t n, double *total,
+                                double *bytes, es_error *err);
+
 es_status es_trainer_step(es_trainer *tr, const es_example_source *src, double *loss,
                           es_error *err) {
+    es_status s = ES_OK;
+    size_t n_src = 0;
     if (!src || src->n == 0 || (!src->array && !src->get))
-        return es_errf(err, ES_ERR_ARG, "trainer: empty training set");
+        s = es_errf(err, ES_ERR_ARG, "trainer: empty training set");
+    else
+        n_src = src->n;
+    if (s && tr->world == 1) return s;
     es_byte_model *m = tr->m;
     es_params *ps = es_byte_model_params(m);
     int V = es_byte_model_config(m)->n_labels, B = tr->p.batch_size;
     uint8_t **copies = NULL;
-    es_status s = ES_OK;
-    if (!src->array) {
+    if (!s && !src->array) {
         copies = es_calloc((size_t)B, sizeof *copies);
         if (!copies) return es_errf(err, ES_ERR_NOMEM, "trainer: out of memory");
         for (int b = 0; b < B && !s; b++)
@@ -298,24 +322,32 @@ es_status es_trainer_step(es_trainer *tr, const es_example_source *src, double *
                 s = es_errf(err, ES_ERR_NOMEM, "trainer: out of memory");
     }
     es_params_zero_grad(ps);
-    float scale = 1.0f / (float)(B * tr->p.grad_accum);
-    double total = 0.0;
+    /* mean over the global batch: each rank scales by 1/(world*B*accum),
+     * the cross-rank sum below then is the single-process mean */
+    float scale = 1.0f / (float)(B * tr->p.grad_accum * tr->world);
+    double total = 0.0, bytes = 0.0;
     for (int a = 0; a < tr->p.grad_accum && !s; a++) {
         s = next_batch(tr, src, copies, err);
         if (!s) s = es_byte_forward(tr->ws, m, tr->bptr, tr->blen, B, 1, &tr->rng, tr->logits, err);
         if (s) break;
         total += es_softmax_ce(tr->dlogits, tr->logits, tr->blab, B, V, -1, scale, NULL, NULL);
         s = es_byte_backward(tr->ws, m, tr->dlogits, err);
-        for (int b = 0; b < B; b++) tr->rep_bytes += (double)tr->blen[b];
+        for (int b = 0; b < B; b++) bytes += (double)tr->blen[b];
     }
     if (copies) {
         for (int b = 0; b < B; b++) es_free(copies[b]);
         es_free(copies);
     }
+    if (tr->world > 1) s = dist_step_sync(tr, s, n_src, &total, &bytes, err);
     if (s) return s;
+    tr->rep_bytes += bytes;
     double mean = total * (double)scale;
     if (!isfinite(mean))
         return es_errf(err, ES_ERR_INTERNAL, "trainer: loss is %g at step %" PRId64, mean, tr->step + 1);
+    /* gradients are complete on this rank: sum them over ranks (identical
+     * bits everywhere, so clipping and AdamW keep the replicas equal) */
+    if (tr->world > 1 && (s = es_dist_allreduce_f32(tr->dist, ps->grad, ps->total, err)))
+        return s;
     tr->last_norm = es_grad_clip(ps, tr->p.clip_norm, NULL);
     tr->last_lr = es_lr_at(&tr->p, tr->step + 1);
     es_adamw_step(&tr->opt, ps, tr->last_lr, tr->p.beta1, tr->p.beta2, tr->p.eps,
@@ -400,7 +432,9 @@ static void prune(const es_trainer *tr, const char *current) {
     }
 }
 
-es_status es_trainer_save(es_trainer *tr, es_error *err) {
+/* Writes the checkpoint of this process. rng_all (world, 4): every rank's
+ * RNG state, stored as extra metadata when world > 1 (NULL otherwise). */
+static es_status save_local(es_trainer *tr, const uint64_t *rng_all, es_error *err) {
     if (!tr->out_dir) return es_errf(err, ES_ERR_ARG, "trainer: no checkpoint folder set");
     if (mkdir(tr->out_dir, 0777) != 0 && errno != EEXIST)
         return es_errf(err, ES_ERR_IO, "%s: cannot create folder: %s", tr->out_dir, strerror(errno));
@@ -445,12 +479,37 @@ es_status es_trainer_save(es_trainer *tr, es_error *err) {
     for (int i = 0; i < 4; i++) snprintf(v_rng[i], 32, "%016" PRIx64, tr->rng.s[i]);
     snprintf(v_hash, sizeof v_hash, "%016" PRIx64, tr->cfg_hash);
     snprintf(v_ck, sizeof v_ck, "%016" PRIx64, ck);
-    const char *meta[] = {"edgeseq_format", "1", "step", v_step, "epoch", v_epoch,
-                          "data_pos", v_pos, "adam_t", v_t, "rng0", v_rng[0], "rng1", v_rng[1],
-                          "rng2", v_rng[2], "rng3", v_rng[3], "config_hash", v_hash,
-                          "model_checksum", v_ck};
-    s = es_path_join(path, sizeof path, dir, STATE_FILE, err);
-    if (!s) s = es_safetensors_write(path, t, 2 * (size_t)ps->n, meta, ES_ARRAY_LEN(meta) / 2, err);
+    const char *meta0[] = {"edgeseq_format", "1", "step", v_step, "epoch", v_epoch,
+                           "data_pos", v_pos, "adam_t", v_t, "rng0", v_rng[0], "rng1", v_rng[1],
+                           "rng2", v_rng[2], "rng3", v_rng[3], "config_hash", v_hash,
+                           "model_checksum", v_ck};
+    /* Data parallelism adds "world_size" and, per rank r >= 1, "rng_rank<r>"
+     * = its four state words as 64 hex digits (rank 0's are rng0..3). */
+    size_t n_extra = rng_all && tr->world > 1 ? (size_t)tr->world : 0, n_meta = ES_ARRAY_LEN(meta0) / 2;
+    const char **meta = es_calloc(2 * (n_meta + n_extra), sizeof *meta);
+    char (*xv)[2][80] = es_calloc(n_extra ? n_extra : 1, sizeof *xv);
+    if (!meta || !xv) s = es_errf(err, ES_ERR_NOMEM, "checkpoint: out of memory");
+    if (!s) {
+        memcpy(meta, meta0, sizeof meta0);
+        for (size_t r = 0; r < n_extra; r++) {
+            const char **kv = meta + 2 * (n_meta + r);
+            if (r == 0) {
+                snprintf(xv[0][0], 80, "world_size");
+                snprintf(xv[0][1], 80, "%d", tr->world);
+            } else {
+                const uint64_t *q = rng_all + 4 * r;
+                snprintf(xv[r][0], 80, "rng_rank%zu", r);
+                snprintf(xv[r][1], 80, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
+                         q[0], q[1], q[2], q[3]);
+            }
+            kv[0] = xv[r][0];
+            kv[1] = xv[r][1];
+        }
+        s = es_path_join(path, sizeof path, dir, STATE_FILE, err);
+    }
+    if (!s) s = es_safetensors_write(path, t, 2 * (size_t)ps->n, meta, n_meta + n_extra, err);
+    es_free(meta);
+    es_free(xv);
     es_free(t);
     es_free(names);
     if (s) return s;
@@ -476,7 +535,14 @@ static es_status meta_u64(const es_weights *w, const char *key, int hex, uint64_
     return ES_OK;
 }
 
-es_status es_trainer_resume(es_trainer *tr, const char *dir_in, es_error *err) {
+static void rank_rng(es_rng *out, const es_rng *base, int rank);
+static es_status resume_rngs(const es_weights *w, const es_trainer *tr, const uint64_t rng0[4],
+                             uint64_t *rng_all, const char *path, es_error *err);
+
+/* Loads the checkpoint into this process. rng_all (world, 4), when not
+ * NULL, receives every rank's RNG state (see resume_rngs). */
+static es_status resume_local(es_trainer *tr, const char *dir_in, uint64_t *rng_all,
+                              es_error *err) {
     const char *root = dir_in ? dir_in : tr->out_dir;
     if (!root) return es_errf(err, ES_ERR_ARG, "trainer resume: no checkpoint folder");
     char name[256], dir[4096], path[4096];
@@ -554,6 +620,7 @@ es_status es_trainer_resume(es_trainer *tr, const char *dir_in, es_error *err) {
     }
     if (!s && es_weights_count(w) != 2 * (size_t)ps->n)
         s = es_errf(err, ES_ERR_FORMAT, "%s: %zu tensors, expected %d", path, es_weights_count(w), 2 * ps->n);
+    if (!s && rng_all) s = resume_rngs(w, tr, rng, rng_all, path, err);
     if (!s) {
         /* 3. everything checked: commit into the trainer */
         es_params *np = es_byte_model_params(nm);
@@ -576,9 +643,9 @@ es_status es_trainer_resume(es_trainer *tr, const char *dir_in, es_error *err) {
 
 /* ---- loop ------------------------------------------------------------------------ */
 
-static es_status report(es_trainer *tr, int force) {
-    if (!tr->progress || (!force && (tr->p.log_every <= 0 || tr->step % tr->p.log_every)))
-        return ES_OK;
+static es_status report(es_trainer *tr, int force, es_error *err) {
+    if (!force && (tr->p.log_every <= 0 || tr->step % tr->p.log_every)) return ES_OK;
+    if (!tr->progress && tr->world == 1) return ES_OK;
     double t = now_s();
     es_train_progress pr;
     memset(&pr, 0, sizeof pr);
@@ -590,7 +657,7 @@ static es_status report(es_trainer *tr, int force) {
     pr.lr = tr->last_lr;
     double dt = t - tr->t_rep;
     if (dt > 0) {
-        pr.examples_per_s = (double)tr->rep_steps * tr->p.batch_size * tr->p.grad_accum / dt;
+        pr.examples_per_s = (double)tr->rep_steps * tr->p.batch_size * tr->p.grad_accum * tr->world / dt;
         pr.bytes_per_s = tr->rep_bytes / dt;
     }
     pr.elapsed_s = t - tr->t_start;
@@ -600,14 +667,26 @@ static es_status report(es_trainer *tr, int force) {
     tr->rep_steps = 0;
     tr->rep_bytes = 0;
     tr->t_rep = t;
-    return tr->progress(tr->progress_user, &pr) ? ES_ERR_CANCELLED : ES_OK;
+    int stop = tr->progress ? tr->progress(tr->progress_user, &pr) : 0;
+    if (tr->world > 1) {
+        /* one rank's stop request (say its SIGINT flag) stops every rank
+         * after this same step */
+        double v = stop != 0;
+        es_status s = es_dist_allreduce_f64(tr->dist, &v, 1, err);
+        if (s) return s;
+        stop = v > 0.0;
+    }
+    return stop ? ES_ERR_CANCELLED : ES_OK;
 }
+
+static es_status dist_agree_root(es_trainer *tr, es_status s, const char *what, es_error *err);
 
 static es_status save_final(es_trainer *tr, es_error *err) {
     if (!tr->out_dir) return ES_OK;
     es_status s = es_trainer_save(tr, err);
-    if (!s) s = es_byte_model_save_dir(tr->m, tr->out_dir, err);
-    return s;
+    if (s) return s;
+    if (tr->rank == 0) s = es_byte_model_save_dir(tr->m, tr->out_dir, err);
+    return tr->world > 1 ? dist_agree_root(tr, s, "final model", err) : s;
 }
 
 es_status es_trainer_run(es_trainer *tr, const es_example_source *train, es_error *err) {
@@ -616,7 +695,8 @@ es_status es_trainer_run(es_trainer *tr, const es_example_source *train, es_erro
     es_status s = ES_OK;
     while (tr->step < tr->p.max_steps) {
         if ((s = es_trainer_step(tr, train, NULL, err))) return s;
-        if ((s = report(tr, 0))) {
+        if ((s = report(tr, 0, err))) {
+            if (s != ES_ERR_CANCELLED) return s;
             es_status s2 = save_final(tr, err);
             if (s2) return s2;
             return es_errf(err, ES_ERR_CANCELLED, "training stopped by the progress callback at step %" PRId64, tr->step);
@@ -709,5 +789,194 @@ es_status es_trainer_evaluate(es_trainer *tr, const es_example_source *src, doub
     if (s) return s;
     if (loss) *loss = src->n ? tot / (double)src->n : 0.0;
     if (accuracy) *accuracy = src->n ? (double)correct / (double)src->n : 0.0;
+    return ES_OK;
+}
+
+/* ---- data parallelism (docs/distributed.md) ----------------------------------------- */
+
+/* Rank r's dropout/zoneout stream. Rank 0 keeps the single-process stream
+ * (so a size-1 job is the plain trainer); other ranks get a stream seeded
+ * from rank 0's state and r through splitmix64 (es_rng_seed): independent
+ * masks per rank, reproducible from one state. Arithmetic only, so every
+ * machine derives the same stream whatever its byte order. */
+static void rank_rng(es_rng *out, const es_rng *base, int rank) {
+    if (rank == 0) {
+        *out = *base;
+        return;
+    }
+    const uint64_t *q = base->s;
+    uint64_t x = q[0] ^ (q[1] << 13 | q[1] >> 51) ^ (q[2] << 29 | q[2] >> 35) ^
+                 (q[3] << 43 | q[3] >> 21) ^ ((uint64_t)rank * 0x9e3779b97f4a7c15ull);
+    es_rng_seed(out, x);
+}
+
+/* Every rank's RNG state for a resume: from "rng_rank<r>" when the
+ * checkpoint was written by a job of the same size (bit-identical resume
+ * with dropout), else derived from rank 0's state (rank_rng): resuming
+ * under another process count is deterministic but draws other masks. */
+static es_status resume_rngs(const es_weights *w, const es_trainer *tr, const uint64_t rng0[4],
+                             uint64_t *rng_all, const char *path, es_error *err) {
+    es_rng base;
+    memcpy(base.s, rng0, sizeof base.s);
+    memcpy(rng_all, rng0, 4 * sizeof *rng_all);
+    const char *ws = es_weights_get_meta(w, "world_size");
+    int same = ws && strtol(ws, NULL, 10) == tr->world;
+    for (int r = 1; r < tr->world; r++) {
+        uint64_t *q = rng_all + 4 * (size_t)r;
+        if (!same) {
+            es_rng t;
+            rank_rng(&t, &base, r);
+            memcpy(q, t.s, sizeof t.s);
+            continue;
+        }
+        char key[32], part[17];
+        snprintf(key, sizeof key, "rng_rank%d", r);
+        const char *v = es_weights_get_meta(w, key);
+        if (!v || strlen(v) != 64 || strspn(v, "0123456789abcdefABCDEF") != 64)
+            return es_errf(err, ES_ERR_FORMAT, "%s: metadata '%s' missing or not 64 hex digits", path, key);
+        for (int i = 0; i < 4; i++) {
+            memcpy(part, v + 16 * i, 16);
+            part[16] = 0;
+            q[i] = strtoull(part, NULL, 16);
+        }
+    }
+    return ES_OK;
+}
+
+/* Rank 0 did something alone (wrote or read files): every rank returns
+ * its outcome. Rank 0 keeps its own message; the others name rank 0. */
+static es_status dist_agree_root(es_trainer *tr, es_status s, const char *what, es_error *err) {
+    int32_t code = (int32_t)s;
+    es_status s2 = es_dist_bcast(tr->dist, &code, sizeof code, 0, err);
+    if (s2) return s2;
+    if (tr->rank == 0 || code == ES_OK) return s;
+    return es_errf(err, (es_status)code, "%s failed on rank 0 (%s; see its message)", what,
+                   es_status_str((es_status)code));
+}
+
+/* The one collective of a step before the gradient sum: (loss sum, byte
+ * count, n, n², status of every rank). Every rank learns whether any rank
+ * failed (all return the first failing rank's code, none waits forever in
+ * the gradient all-reduce) and whether all sources have the same size: Σn²
+ * · world = (Σn)² holds exactly (n < 2^26 keeps both sides exact in
+ * double) iff every n is equal, by Cauchy–Schwarz. */
+static es_status dist_step_sync(es_trainer *tr, es_status s, size_t n, double *total,
+                                double *bytes, es_error *err) {
+    double *v = tr->sync;
+    int W = tr->world;
+    memset(v, 0, (4 + (size_t)W) * sizeof *v);
+    v[0] = s ? 0.0 : *total;
+    v[1] = *bytes;
+    v[2] = (double)n;
+    v[3] = (double)n * (double)n;
+    v[4 + tr->rank] = (double)s;
+    es_status s2 = es_dist_allreduce_f64(tr->dist, v, 4 + (size_t)W, err);
+    if (s2) return s2;
+    for (int r = 0; r < W; r++) {
+        if (v[4 + r] == 0.0) continue;
+        if (r == tr->rank) return s;
+        return es_errf(err, (es_status)v[4 + r], "trainer: rank %d failed at step %" PRId64 " (%s; see its message)",
+                       r, tr->step + 1, es_status_str((es_status)v[4 + r]));
+    }
+    if (v[3] * (double)W != v[2] * v[2])
+        return es_errf(err, ES_ERR_ARG, "trainer: ranks have training sets of different sizes "
+                       "(this rank %zu examples, mean over ranks %.1f); every rank needs the whole set", n,
+                       v[2] / (double)W);
+    *total = v[0];
+    *bytes = v[1];
+    return ES_OK;
+}
+
+es_status es_trainer_set_dist(es_trainer *tr, es_dist *d, es_error *err) {
+    if (!d) return es_errf(err, ES_ERR_ARG, "trainer: NULL communicator");
+    if (tr->dist || tr->step != 0 || tr->opt.t != 0)
+        return es_errf(err, ES_ERR_ARG, "trainer: es_trainer_set_dist must come once, before the first step or resume");
+    int W = es_dist_size(d), R = es_dist_rank(d);
+    if (W == 1) {
+        tr->dist = d;
+        return ES_OK;
+    }
+    /* 1. every rank trains the same model with the same params: compare
+     *    each rank's config hash (computed with the global batch) to
+     *    rank 0's; agree on that and on local allocations in one sum */
+    es_status s = ES_OK;
+    double bad[3] = {0, 0, 0}; /* params differ, batch overflow, out of memory */
+    uint64_t h = 0, h0 = 0;
+    int64_t gb = (int64_t)tr->p.batch_size * tr->p.grad_accum * W;
+    if (gb > INT32_MAX) bad[1] = 1;
+    int old_world = tr->world;
+    tr->world = W;
+    if (!bad[1] && (s = config_hash(tr, &h, err))) bad[2] = 1;
+    tr->world = old_world;
+    h0 = h;
+    if ((s = es_dist_bcast(d, &h0, sizeof h0, 0, err))) return s;
+    if (!bad[1] && !bad[2] && h != h0) bad[0] = 1;
+    uint64_t *rng_all = es_calloc(4 * (size_t)W, sizeof *rng_all);
+    double *sync = es_calloc(4 + (size_t)W, sizeof *sync);
+    if (!rng_all || !sync) bad[2] = 1;
+    if ((s = es_dist_allreduce_f64(d, bad, 3, err))) {
+        es_free(rng_all);
+        es_free(sync);
+        return s;
+    }
+    if (bad[0] || bad[1] || bad[2]) {
+        es_free(rng_all);
+        es_free(sync);
+        if (bad[2]) return es_errf(err, ES_ERR_NOMEM, "trainer: out of memory on %g of %d ranks", bad[2], W);
+        if (bad[1]) return es_errf(err, ES_ERR_ARG, "trainer: global batch %d x %d x %d ranks overflows",
+                                   tr->p.batch_size, tr->p.grad_accum, W);
+        return es_errf(err, ES_ERR_ARG, "trainer: %g of %d ranks have another model config or training "
+                       "parameters than rank 0 (config hash %016" PRIx64 " here, %016" PRIx64 " on rank 0)",
+                       bad[0], W, h, h0);
+    }
+    /* 2. replicas start equal: rank 0's parameters everywhere (as
+     *    PyTorch DDP does at construction) */
+    es_params *ps = es_byte_model_params(tr->m);
+    if ((s = es_dist_bcast(d, ps->data, ps->total * sizeof(float), 0, err))) {
+        es_free(rng_all);
+        es_free(sync);
+        return s;
+    }
+    tr->dist = d;
+    tr->world = W;
+    tr->rank = R;
+    tr->rng_all = rng_all;
+    tr->sync = sync;
+    tr->cfg_hash = h;
+    es_rng base = tr->rng;
+    rank_rng(&tr->rng, &base, R);
+    return ES_OK;
+}
+
+es_status es_trainer_save(es_trainer *tr, es_error *err) {
+    if (tr->world == 1) return save_local(tr, NULL, err);
+    /* rank 0 writes every rank's RNG state so a same-size resume is exact */
+    es_status s = es_dist_allgather(tr->dist, tr->rng.s, sizeof tr->rng.s, tr->rng_all, err);
+    if (s) return s;
+    if (tr->rank == 0) s = save_local(tr, tr->rng_all, err);
+    return dist_agree_root(tr, s, "checkpoint", err);
+}
+
+es_status es_trainer_resume(es_trainer *tr, const char *dir, es_error *err) {
+    if (tr->world == 1) return resume_local(tr, dir, NULL, err);
+    /* rank 0 reads and checks (only it needs the folder), then sends the
+     * state; on failure nothing changes anywhere */
+    es_status s = tr->rank == 0 ? resume_local(tr, dir, tr->rng_all, err) : ES_OK;
+    if ((s = dist_agree_root(tr, s, "resume", err))) return s;
+    es_params *ps = es_byte_model_params(tr->m);
+    int64_t hdr[4] = {tr->opt.t, tr->step, tr->epoch, (int64_t)tr->pos};
+    size_t nb = ps->total * sizeof(float);
+    if ((s = es_dist_bcast(tr->dist, ps->data, nb, 0, err)) ||
+        (s = es_dist_bcast(tr->dist, tr->opt.m, nb, 0, err)) ||
+        (s = es_dist_bcast(tr->dist, tr->opt.v, nb, 0, err)) ||
+        (s = es_dist_bcast(tr->dist, hdr, sizeof hdr, 0, err)) ||
+        (s = es_dist_bcast(tr->dist, tr->rng_all, 4 * (size_t)tr->world * sizeof *tr->rng_all, 0, err)))
+        return s;
+    tr->opt.t = hdr[0];
+    tr->step = hdr[1];
+    tr->epoch = hdr[2];
+    tr->pos = (size_t)hdr[3];
+    tr->perm_epoch = -1;
+    memcpy(tr->rng.s, tr->rng_all + 4 * (size_t)tr->rank, sizeof tr->rng.s);
     return ES_OK;
 }

@@ -31,6 +31,7 @@
 
 #include "core/common.h"
 #include "model/byte_model.h"
+#include "train/dist.h"
 
 /* One labelled example. bytes are borrowed for the duration of the call
  * that received them. target/target_len are reserved for seq2seq models
@@ -147,5 +148,20 @@ es_status es_trainer_evaluate(es_trainer *tr, const es_example_source *src, doub
 
 /* Learning rate at 1-based step `step` for params p (exposed for tests). */
 float es_lr_at(const es_train_params *p, int64_t step);
+
+/* Data-parallel training (docs/distributed.md). Attaches communicator d
+ * (borrowed; src/train/dist.h; must outlive the trainer). Call on every
+ * rank right after es_trainer_new, before resume/step/run. Collective.
+ * Then batch_size is PER RANK: a step's global batch is size *
+ * batch_size * grad_accum examples, the same examples in the same order
+ * a single process with batch size*batch_size would use (every rank draws
+ * the same permutation and takes slots [rank*B, (rank+1)*B) of each
+ * global micro-batch). Gradients are summed across ranks before clipping;
+ * rank 0 alone writes checkpoints; resume, save, run and step become
+ * collective (every rank calls them; a failure on one rank is returned on
+ * all). Rank 0's parameters are broadcast to all ranks here. ES_ERR_ARG
+ * when ranks disagree on the model config or training params, or the
+ * trainer has already stepped. A size-1 communicator changes nothing. */
+es_status es_trainer_set_dist(es_trainer *tr, es_dist *d, es_error *err);
 
 #endif
