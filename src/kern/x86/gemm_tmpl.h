@@ -411,12 +411,13 @@ static void kt_general_task(void *ctx, int task, int n_tasks) {
     const long m0l = (long)grp * j->per_task * KT_MB, m1l = m0l + (long)j->per_task * KT_MB;
     const int m0 = (int)m0l, m1 = (int)(m1l < j->M ? m1l : j->M);
     const size_t n_pan = (size_t)(n1 - n0 + KT_NR - 1) / KT_NR;
-    float *Bp = es_malloc_aligned((n_pan * KT_NR + KT_MB) * KT_KC * sizeof(float));
+    const size_t kc_max = j->K < KT_KC ? (size_t)j->K : KT_KC;
+    float *Bp = es_malloc_aligned((n_pan * KT_NR + KT_MB) * kc_max * sizeof(float));
     if (!Bp) {
         kt_inplace(j, m0, m1, n0, n1);
         return;
     }
-    float *Ap = Bp + n_pan * KT_NR * KT_KC; /* (MB/MR panels) x (kc, MR) */
+    float *Ap = Bp + n_pan * KT_NR * kc_max; /* (MB/MR panels) x (kc, MR) */
     for (int k0 = 0; k0 < j->K; k0 += KT_KC) {
         const int kc = j->K - k0 < KT_KC ? j->K - k0 : KT_KC;
         const int first = !j->acc && k0 == 0;
