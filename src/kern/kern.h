@@ -13,6 +13,9 @@
  * `acc` = 0 overwrites C, 1 adds to it. lda/ldb/ldc are row strides in
  * elements. Kernels split work over the pool by fixed output blocks, so
  * results are identical for any thread count.
+ * A and B are only read and addressed by stride: their rows may overlap
+ * (lda < K for nt/nn, ldb < N for nn/tn, e.g. a convolution's sliding
+ * window, es_conv1d_*); tests/unit/test_kern_overlap.c checks every ISA.
  */
 #ifndef ES_KERN_KERN_H
 #define ES_KERN_KERN_H

@@ -69,16 +69,20 @@ void es_linear_backward(es_pool *pool, float *dx, int acc_dx, float *dW, float *
     if (db) es_colsum_acc(pool, db, dy, (size_t)N, out, out);
 }
 
+/* The k taps as ONE GEMM over a sliding window: row r of the (M, k·in)
+ * operand is x rows r+shift .. r+shift+k−1, i.e. k·in contiguous floats
+ * starting at x + (r+shift)·in, so consecutive operand rows overlap (lda =
+ * in < K = k·in). The GEMMs only read A and B and address them by stride
+ * (kern.h allows overlapping rows), so no im2col copy is needed, and W
+ * (out, k, in) is already the (out, k·in) matrix. One call instead of k:
+ * C is read and written once and the kernel blocks over a longer K. */
 void es_conv1d_forward(es_pool *pool, float *y, const float *x, const float *W, const float *b,
                        size_t r0, size_t r1, int shift, int k, int in, int out) {
     if (r1 <= r0) return;
     int M = (int)(r1 - r0);
     fill_bias(y + r0 * (size_t)out, b, (size_t)M, out);
-    for (int j = 0; j < k; j++) {
-        const float *xs = x + (size_t)((ptrdiff_t)r0 + shift + j) * (size_t)in;
-        es_kern()->gemm_nt(pool, y + r0 * (size_t)out, out, xs, in, W + (size_t)j * (size_t)in,
-                           k * in, M, out, in, 1);
-    }
+    const float *xs = x + (size_t)((ptrdiff_t)r0 + shift) * (size_t)in;
+    es_kern()->gemm_nt(pool, y + r0 * (size_t)out, out, xs, in, W, k * in, M, out, k * in, 1);
 }
 
 void es_conv1d_backward(es_pool *pool, float *dx, float *dW, float *db, const float *dy,
@@ -88,12 +92,14 @@ void es_conv1d_backward(es_pool *pool, float *dx, float *dW, float *db, const fl
     int M = (int)(r1 - r0);
     const es_kern_table *kt = es_kern();
     const float *dys = dy + r0 * (size_t)out;
-    for (int j = 0; j < k; j++) {
+    /* dX: the windows overlap, so each tap accumulates separately */
+    for (int j = 0; j < k && dx; j++) {
         size_t xr = (size_t)((ptrdiff_t)r0 + shift + j) * (size_t)in;
-        if (dx) kt->gemm_nn(pool, dx + xr, in, dys, out, W + (size_t)j * (size_t)in, k * in, M, in,
-                            out, 1);
-        if (dW) kt->gemm_tn(pool, dW + (size_t)j * (size_t)in, k * in, dys, out, x + xr, in, out,
-                            in, M, 1);
+        kt->gemm_nn(pool, dx + xr, in, dys, out, W + (size_t)j * (size_t)in, k * in, M, in, out, 1);
     }
+    /* dW (out, k·in) += dYᵀ · window operand (M, k·in), as in the forward */
+    if (dW)
+        kt->gemm_tn(pool, dW, k * in, dys, out, x + (size_t)((ptrdiff_t)r0 + shift) * (size_t)in,
+                    in, out, k * in, M, 1);
     if (db) es_colsum_acc(pool, db, dys, (size_t)M, out, out);
 }
