@@ -26,7 +26,25 @@ static void nt_task(void *ctx, int task, int n_tasks) {
     for (int i = r0; i < r1; i++) {
         const float *a = j->A + (size_t)i * j->lda;
         float *c = j->C + (size_t)i * j->ldc;
-        for (int n = 0; n < j->N; n++) {
+        int n = 0;
+        /* 4 columns at once: 4 independent sums (latency hidden), each still
+         * in k order from 0, so the same bits as one column at a time */
+        for (; n + 4 <= j->N; n += 4) {
+            const float *b0 = j->B + (size_t)n * j->ldb, *b1 = b0 + j->ldb;
+            const float *b2 = b1 + j->ldb, *b3 = b2 + j->ldb;
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+            for (int k = 0; k < j->K; k++) {
+                s0 += a[k] * b0[k];
+                s1 += a[k] * b1[k];
+                s2 += a[k] * b2[k];
+                s3 += a[k] * b3[k];
+            }
+            c[n] = j->acc ? c[n] + s0 : s0;
+            c[n + 1] = j->acc ? c[n + 1] + s1 : s1;
+            c[n + 2] = j->acc ? c[n + 2] + s2 : s2;
+            c[n + 3] = j->acc ? c[n + 3] + s3 : s3;
+        }
+        for (; n < j->N; n++) {
             const float *b = j->B + (size_t)n * j->ldb;
             float s = 0.0f;
             for (int k = 0; k < j->K; k++) s += a[k] * b[k];
