@@ -73,7 +73,7 @@ static es_status auc_exact(double *auc, const double *scores, const int32_t *lab
 es_status es_metrics_roc_auc(double *auc, const double *scores, const int32_t *labels, size_t n,
                              es_error *err) {
     *auc = NAN;
-    int64_t n_pos;
+    int64_t n_pos = 0;
     es_status st = check_inputs(scores, labels, n, &n_pos, err);
     if (st) return st;
     if (n_pos == 0 || n_pos == (int64_t)n)
@@ -90,7 +90,7 @@ es_status es_metrics_binary(es_binary_metrics *out, const double *scores, const 
     *out = m;
     if (n == 0) return es_errf(err, ES_ERR_ARG, "metrics: no examples");
     if (isnan(threshold)) return es_errf(err, ES_ERR_ARG, "metrics: threshold is NaN");
-    int64_t n_pos;
+    int64_t n_pos = 0;
     es_status st = check_inputs(scores, labels, n, &n_pos, err);
     if (st) return st;
     m.n = (int64_t)n;
