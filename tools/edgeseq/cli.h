@@ -45,6 +45,9 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+/* T5 training verbs (tools/edgeseq/cmd_grads.c, cmd_finetune.c). */
+int cmd_grads(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
 
 /* ---- errors -------------------------------------------------------------- */
 
