@@ -42,6 +42,20 @@ typedef void (*es_gemm_fn)(es_pool *pool, float *C, int ldc, const float *A, int
  * sigmoid), so a model's results move by that much across ISAs. */
 typedef void (*es_act_fn)(float *y, const float *x, size_t n);
 
+/* One query row of one attention head, T5 style (no 1/sqrt(dk) scale):
+ *   s_t = q·k_t + (bias ? bias[t] : 0)  for keys t < nk with mask[t] != 0
+ *   out = sum_t softmax(s)_t v_t        (mask NULL: every key is valid)
+ * If no key is valid, the weights are uniform over all nk keys (what HF
+ * computes when every score is finfo.min). k_t = K + t*ldk, v_t = V + t*ldv
+ * (dk floats each); q, bias, mask, scr: dk, nk, nk, nk elements. scr is
+ * scratch (overwritten); out (dk) must not overlap any input. Masked keys'
+ * values are never read into out. No allocation, no threads; the order of
+ * operations depends on (nk, dk, mask) only. SIMD variants differ from _ref
+ * by summation order, FMA and exp rounding (tests/unit/test_kern_attn.c). */
+typedef void (*es_attn_row_fn)(float *out, const float *q, const float *K, const float *V,
+                               ptrdiff_t ldk, ptrdiff_t ldv, const float *bias,
+                               const int32_t *mask, float *scr, int nk, int dk);
+
 typedef struct es_kern_table {
     const char *isa; /* "ref", "avx2", "avx512" */
     es_gemm_fn gemm_nt;
@@ -49,6 +63,8 @@ typedef struct es_kern_table {
     es_gemm_fn gemm_tn;
     /* element-wise activations (appended; see es_act_fn below) */
     es_act_fn exp, sigmoid, tanh, gelu;
+    /* one-row attention (appended; see es_attn_row_fn below) */
+    es_attn_row_fn attn_row;
 } es_kern_table;
 
 /* The table for this CPU (chosen once, thread-safe). */
@@ -103,5 +119,14 @@ void es_exp_avx512(float *y, const float *x, size_t n);
 void es_sigmoid_avx512(float *y, const float *x, size_t n);
 void es_tanh_avx512(float *y, const float *x, size_t n);
 void es_gelu_avx512(float *y, const float *x, size_t n);
+
+/* One-row attention (contract above es_attn_row_fn). The AVX-512 table
+ * uses the AVX2 variant (every AVX-512 CPU has AVX2 + FMA). */
+void es_attn_row_ref(float *out, const float *q, const float *K, const float *V, ptrdiff_t ldk,
+                     ptrdiff_t ldv, const float *bias, const int32_t *mask, float *scr, int nk,
+                     int dk);
+void es_attn_row_avx2(float *out, const float *q, const float *K, const float *V, ptrdiff_t ldk,
+                      ptrdiff_t ldv, const float *bias, const int32_t *mask, float *scr, int nk,
+                      int dk);
 
 #endif

@@ -106,6 +106,7 @@ static es_status t5_decoder_logits(es_session *s, float *logits, const int32_t *
     if (!st) st = es_session_check_ids("decoder ids", dec_ids, (size_t)B * T, t->tm->cfg.vocab, err);
     if (st) return st;
     es_t5_encode(&t->st, NULL, ids, mask, B, S);
+    es_t5_cross_kv(&t->st);
     for (int r = 0; r < B; r++) t->st.cross_row[r] = r;
     t->st.cur_len = 0;
     const float *hid = es_t5_decode(&t->st, dec_ids, B, T);
@@ -123,6 +124,7 @@ static es_status t5_score(es_session *s, double *logprob, const int32_t *src, in
     if (!st) st = es_session_check_ids("target ids", tgt, (size_t)n_tgt, V, err);
     if (st) return st;
     es_t5_encode(&t->st, NULL, src, t->ones, 1, n_src);
+    es_t5_cross_kv(&t->st);
     /* HF shift_right: decoder inputs = [start] + tgt[:-1]. */
     t->dec_in[0] = t->tm->cfg.start_id;
     memcpy(t->dec_in + 1, tgt, (size_t)(n_tgt - 1) * sizeof(int32_t));
@@ -173,6 +175,7 @@ static es_status t5_generate(es_session *s, es_gen_result *out, const int32_t *s
     if (!st) st = es_decode_check(&t->ws, p, err);
     if (st) return st;
     es_t5_encode(&t->st, NULL, src, t->ones, 1, n_src);
+    es_t5_cross_kv(&t->st);
     for (int r = 0; r < t->st.max_rows; r++) t->st.cross_row[r] = 0;
     t->st.cur_len = 0;
     t->st.n_rows = 1;

@@ -92,50 +92,24 @@ static void attn_task(void *ctx, int task, int n_tasks) {
     const float *K = j->k + (size_t)kr * j->kv_stride + (size_t)h * dk;
     const float *Vv = j->v + (size_t)kr * j->kv_stride + (size_t)h * dk;
     const int32_t *mask = j->mask ? j->mask + (size_t)kr * j->ld_mask : NULL;
-    float *s = j->scr + (size_t)task * j->scr_len;
+    /* per task: scores (scr_len) then the bias row (scr_len) */
+    float *s = j->scr + (size_t)task * 2 * j->scr_len, *bias = s + j->scr_len;
+    const es_attn_row_fn attn_row = es_kern()->attn_row;
     for (int i = 0; i < j->nq; i++) {
         const float *q = j->q + ((size_t)r * j->nq + i) * I + (size_t)h * dk;
         float *o = j->out + ((size_t)r * j->nq + i) * I + (size_t)h * dk;
         const int qpos = j->q0 + i;
         const int nk = j->mode == ATT_DEC_SELF ? qpos + 1 : j->nk;
-        float mx = -INFINITY;
-        int n_valid = 0;
-        for (int t = 0; t < nk; t++) {
-            if (mask && !mask[t]) continue;
-            const float *kt = K + (size_t)t * I;
-            float dot = 0.0f;
-            for (int d = 0; d < dk; d++) dot += q[d] * kt[d];
-            if (j->mode == ATT_ENC)
-                dot += j->rel[(size_t)j->st->enc_bucket[t - qpos + j->st->max_src - 1] * H + h];
-            else if (j->mode == ATT_DEC_SELF)
-                dot += j->rel[(size_t)j->st->dec_bucket[qpos - t] * H + h];
-            s[t] = dot;
-            if (dot > mx) mx = dot;
-            n_valid++;
+        const float *b = NULL;
+        if (j->mode == ATT_ENC) {
+            const int32_t *bk = j->st->enc_bucket + j->st->max_src - 1 - qpos;
+            for (int t = 0; t < nk; t++) bias[t] = j->rel[(size_t)bk[t] * H + h];
+            b = bias;
+        } else if (j->mode == ATT_DEC_SELF) {
+            for (int t = 0; t < nk; t++) bias[t] = j->rel[(size_t)j->st->dec_bucket[qpos - t] * H + h];
+            b = bias;
         }
-        for (int d = 0; d < dk; d++) o[d] = 0.0f;
-        if (n_valid == 0) {
-            /* All keys padded: HF's scores are all finfo.min -> uniform. */
-            float w = 1.0f / (float)nk;
-            for (int t = 0; t < nk; t++) {
-                const float *vt = Vv + (size_t)t * I;
-                for (int d = 0; d < dk; d++) o[d] += w * vt[d];
-            }
-            continue;
-        }
-        float sum = 0.0f;
-        for (int t = 0; t < nk; t++) {
-            if (mask && !mask[t]) continue;
-            s[t] = expf(s[t] - mx);
-            sum += s[t];
-        }
-        const float inv = 1.0f / sum;
-        for (int t = 0; t < nk; t++) {
-            if (mask && !mask[t]) continue;
-            const float w = s[t] * inv;
-            const float *vt = Vv + (size_t)t * I;
-            for (int d = 0; d < dk; d++) o[d] += w * vt[d];
-        }
+        attn_row(o, q, K, Vv, I, I, b, mask, s, nk, dk);
     }
 }
 
@@ -226,7 +200,7 @@ es_status es_t5_state_init(es_t5_state *st, const es_t5_model *m, es_pool *pool,
     A(att, R, I, 1);
     A(h0, FFN_CHUNK, F, 1);
     A(h1, c->gated ? FFN_CHUNK : 1, c->gated ? F : 1, 1);
-    A(att_scr, B * (size_t)c->n_heads, S > T ? S : T, 1);
+    A(att_scr, B * (size_t)c->n_heads, 2 * (S > T ? S : T), 1);
     A(enc_out, B * S, D, 1);
     A(ck, L, B * S, I);
     A(cv, L, B * S, I);
@@ -290,7 +264,12 @@ void es_t5_encode(es_t5_state *st, float *out, const int32_t *ids, const int32_t
     }
     es_rmsnorm_f32(st->enc_out, st->x, m->enc_final_ln, R, D, c->eps);
     if (out) memcpy(out, st->enc_out, (size_t)R * D * sizeof(float));
-    /* Cross-attention K/V of every decoder layer, once per input. */
+}
+
+void es_t5_cross_kv(es_t5_state *st) {
+    const es_t5_model *m = st->m;
+    const es_t5_config *c = &m->cfg;
+    const int D = c->d_model, I = c->n_heads * c->d_kv, R = st->enc_B * st->enc_S;
     const size_t lstride = (size_t)st->max_rows * st->max_src * I;
     for (int l = 0; l < c->n_dec_layers; l++) {
         linear(st->pool, st->ck + l * lstride, st->enc_out, m->dec[l].ck, R, I, D, 0);
