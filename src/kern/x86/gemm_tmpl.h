@@ -30,21 +30,24 @@
  *    6 broadcasts per k) accumulates the K-block with FMA and adds it to C
  *    (or stores it, for the first block when acc = 0). Ragged tiles run the
  *    same micro-kernel into a local tile and copy the valid part, so they
- *    round exactly like full tiles. If the packing buffer cannot be
- *    allocated, kt_inplace does the same operations with A read in place
- *    and B packed on the stack (64 KB): same bits, a little slower.
+ *    round exactly like full tiles. Packing buffers (one per pool thread)
+ *    are allocated by the calling thread; if that fails, kt_inplace does
+ *    the same operations with A read in place and B packed on the stack
+ *    (64 KB): same bits, a little slower.
  *
  * Determinism: in every path each C element is computed by one task, with a
  * sequence of operations fixed by (M, K, path) alone, never by the task
  * split or the thread that runs it; so results are bit-identical for any
  * thread count. Numerics: see docs/kernels.md (|err| <= ~K·u·Σ|a·b|).
- * Memory: per task one es_malloc_aligned block of (N-range + KT_MB) x KT_KC
- * floats (<= 1.1 MB), freed before the task returns; stack <= ~70 KB.
+ * Memory: general path, one es_malloc_aligned block per call of threads x
+ * (N-range + KT_MB) x KT_KC floats (<= 1.1 MB per thread), freed before
+ * returning; no allocation on pool threads; stack <= ~70 KB.
  */
 #ifndef ES_KERN_X86_GEMM_TMPL_H
 #define ES_KERN_X86_GEMM_TMPL_H
 
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -56,6 +59,7 @@
 #define KT_SMALL_NN 4     /* nn/tn rows handled by the broadcast path */
 #define KT_NT_CHUNK 24    /* B rows per streaming chunk; multiple of 8, 4, 3, 2 */
 #define KT_NN_CHUNK 128   /* columns per nn/tn small-M block */
+#define KT_MAX_SLOTS 256   /* es_pool caps its threads at 256 */
 #define KT_PAR_MIN 131072.0 /* M*N*K below this: no thread wake-up (~10 us) */
 
 #define KT_INLINE static inline __attribute__((always_inline))
@@ -67,6 +71,10 @@ typedef struct kt_job {
     ptrdiff_t ldc, ars, acs, ldb;
     int M, N, K, acc, b_trans;
     int nbt;      /* general path: columns per N-range (multiple of NR) */
+    float *ws;    /* general path: n_slots packing buffers of ws_floats, or NULL */
+    size_t ws_floats;
+    int n_slots;  /* = threads that may run tasks at once */
+    atomic_int busy[KT_MAX_SLOTS];
     int n_nblk;   /* general path: N-ranges */
     int per_task; /* small paths: chunks per task; general: M-blocks per group */
 } kt_job;
@@ -402,8 +410,18 @@ static void kt_inplace(const kt_job *j, int m0, int m1, int n0, int n1) {
  * KT_NMAX floats), then per M-block of KT_MB rows A is packed (k-major
  * MR-row panels, L2-resident) and every (B panel, A panel) pair runs the
  * micro-kernel: B panel in L1, A panels streaming from L2. */
+/* A free workspace slot. At most n_slots tasks run at once (one per pool
+ * thread), so one is always free; the scan ends within n_slots tries. */
+static int kt_claim(kt_job *j) {
+    for (;;)
+        for (int s = 0; s < j->n_slots; s++) {
+            int z = 0;
+            if (atomic_compare_exchange_strong(&j->busy[s], &z, 1)) return s;
+        }
+}
+
 static void kt_general_task(void *ctx, int task, int n_tasks) {
-    const kt_job *j = ctx;
+    kt_job *j = ctx;
     (void)n_tasks;
     const int ri = task % j->n_nblk, grp = task / j->n_nblk;
     const long n0l = (long)ri * j->nbt, n1l = n0l + j->nbt;
@@ -412,11 +430,12 @@ static void kt_general_task(void *ctx, int task, int n_tasks) {
     const int m0 = (int)m0l, m1 = (int)(m1l < j->M ? m1l : j->M);
     const size_t n_pan = (size_t)(n1 - n0 + KT_NR - 1) / KT_NR;
     const size_t kc_max = j->K < KT_KC ? (size_t)j->K : KT_KC;
-    float *Bp = es_malloc_aligned((n_pan * KT_NR + KT_MB) * kc_max * sizeof(float));
-    if (!Bp) {
+    if (!j->ws) {
         kt_inplace(j, m0, m1, n0, n1);
         return;
     }
+    const int slot = kt_claim(j);
+    float *Bp = j->ws + (size_t)slot * j->ws_floats;
     float *Ap = Bp + n_pan * KT_NR * kc_max; /* (MB/MR panels) x (kc, MR) */
     for (int k0 = 0; k0 < j->K; k0 += KT_KC) {
         const int kc = j->K - k0 < KT_KC ? j->K - k0 : KT_KC;
@@ -445,7 +464,7 @@ static void kt_general_task(void *ctx, int task, int n_tasks) {
             }
         }
     }
-    es_free_aligned(Bp);
+    atomic_store(&j->busy[slot], 0);
 }
 
 static int kt_ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
@@ -499,7 +518,20 @@ static void kt_gemm(es_pool *pool, int op, float *C, int ldc, const float *A, in
         if (groups > n_mblk) groups = n_mblk;
     }
     j.per_task = kt_ceil_div(n_mblk, groups);
+    /* Packing buffers are allocated here, on the calling thread (the
+     * allocator hook need not be thread-safe), one per thread that can run
+     * a task; NULL -> every task takes the same-bits in-place fallback. */
+    j.n_slots = p ? es_pool_threads(p) : 1;
+    if (j.n_slots > KT_MAX_SLOTS) j.n_slots = KT_MAX_SLOTS;
+    for (int s = 0; s < KT_MAX_SLOTS; s++) atomic_init(&j.busy[s], 0);
+    const size_t kc_max = K < KT_KC ? (size_t)K : KT_KC;
+    j.ws_floats = ((size_t)nbt + KT_MB) * kc_max;
+    j.ws_floats = (j.ws_floats + 15) & ~(size_t)15; /* keep each slot 64-byte aligned */
+    size_t bytes;
+    if (es_mul_ok(j.ws_floats * sizeof(float), (size_t)j.n_slots, &bytes))
+        j.ws = es_malloc_aligned(bytes);
     es_pool_run(p, j.n_nblk * kt_ceil_div(n_mblk, j.per_task), kt_general_task, &j);
+    es_free_aligned(j.ws);
 }
 
 #endif
