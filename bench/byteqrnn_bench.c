@@ -2,9 +2,9 @@
  * byteqrnn_bench.c — timing harness for the ByteQRNN spam filter (not a
  * test): single-message inference latency and training-step throughput.
  *
- * Model: the config of configs/spam-byteqrnn.json "model" (which equals the
- * es_byte_config_default(ES_BYTE_QRNN) sizes), random weights (speed does
- * not depend on their values). Data: the SpamAssassin train split under
+ * Model: es_byte_config_default(ES_BYTE_QRNN), or the config.json given as
+ * 5th argument (byte_bench.sh extracts the "model" object of a configs/
+ * file), random weights (speed does not depend on their values). Data: the SpamAssassin train split under
  * DATA (same split rule and cut to max_bytes as bench/byteqrnn_torch.py);
  * without DATA, random bytes of full length.
  *
@@ -35,6 +35,14 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
+/* CPU time of the whole process (all threads): with 1 thread, the work
+ * itself, less sensitive than wall time to other jobs on a shared machine */
+static double cpu_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -61,6 +69,14 @@ int main(int argc, char **argv) {
     es_error err = {0};
     es_byte_config cfg;
     es_byte_config_default(&cfg, ES_BYTE_QRNN);
+    if (argc > 5 && argv[5][0]) {
+        FILE *fp = fopen(argv[5], "rb");
+        if (!fp) DIE("%s: cannot open", argv[5]);
+        static char js[1 << 16];
+        size_t n = fread(js, 1, sizeof js - 1, fp);
+        fclose(fp);
+        if (es_byte_config_from_json(&cfg, js, n, argv[5], &err)) DIE("config: %s", err.msg);
+    }
     const int T = cfg.max_bytes;
     es_byte_model *m = NULL;
     if (es_byte_model_new(&m, &cfg, 7, &err)) DIE("model: %s", err.msg);
@@ -116,17 +132,19 @@ int main(int argc, char **argv) {
     float probs[ES_BYTE_MAX_LABELS];
     double *ti = malloc(sizeof(double) * (size_t)(n_infer > 0 ? n_infer : 1));
     for (int i = 0; i < 5; i++) es_byte_predict(iws, m, msg, (size_t)T, probs, 2, &err);
+    double c0 = cpu_ms();
     for (int i = 0; i < n_infer; i++) {
         double t0 = now_ms();
         if (es_byte_predict(iws, m, msg, (size_t)T, probs, 2, &err)) DIE("predict: %s", err.msg);
         ti[i] = now_ms() - t0;
     }
+    double cpu_infer = (cpu_ms() - c0) / (n_infer > 0 ? n_infer : 1);
     if (n_infer > 0) {
         double mn = ti[0];
         for (int i = 1; i < n_infer; i++) mn = ti[i] < mn ? ti[i] : mn;
         printf("{\"bench\": \"infer\", \"threads\": %d, \"bytes\": %d, \"calls\": %d, "
-               "\"median_ms\": %.3f, \"min_ms\": %.3f, \"p_spam\": %.6f}\n",
-               threads, T, n_infer, median(ti, n_infer), mn, (double)probs[1]);
+               "\"median_ms\": %.3f, \"min_ms\": %.3f, \"cpu_ms_per_call\": %.3f, \"p_spam\": %.6f}\n",
+               threads, T, n_infer, median(ti, n_infer), mn, cpu_infer, (double)probs[1]);
     }
     es_byte_ws_free(iws);
 
@@ -143,7 +161,7 @@ int main(int argc, char **argv) {
     }
     es_params *ps = es_byte_model_params(m);
     double *tt = malloc(sizeof(double) * (size_t)(n_train > 0 ? n_train : 1));
-    double nbytes = 0;
+    double nbytes = 0, cpu_train = 0;
     for (int s = -2; s < n_train; s++) {
         const uint8_t *pb[64];
         size_t pl[64];
@@ -155,7 +173,7 @@ int main(int argc, char **argv) {
             lab[b] = exlab[e];
         }
         float logits[64 * 2], dl[64 * 2];
-        double t0 = now_ms();
+        double t0 = now_ms(), c1 = cpu_ms();
         if (es_byte_forward(tws, m, pb, pl, batch, 1, &rng, logits, &err)) DIE("fwd: %s", err.msg);
         for (int b = 0; b < batch; b++) {
             float a = logits[2 * b], c = logits[2 * b + 1], mx = a > c ? a : c;
@@ -168,6 +186,7 @@ int main(int argc, char **argv) {
         double dt = now_ms() - t0;
         if (s >= 0) {
             tt[s] = dt;
+            cpu_train += cpu_ms() - c1;
             for (int b = 0; b < batch; b++) nbytes += (double)pl[b];
         }
     }
@@ -176,8 +195,10 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n_train; i++) tot += tt[i];
         double med = median(tt, n_train);
         printf("{\"bench\": \"train\", \"threads\": %d, \"batch\": %d, \"steps\": %d, "
-               "\"median_step_ms\": %.2f, \"examples_per_s\": %.2f, \"bytes_per_s\": %.0f}\n",
-               threads, batch, n_train, med, batch * 1000.0 / med, nbytes * 1000.0 / tot);
+               "\"median_step_ms\": %.2f, \"examples_per_s\": %.2f, \"bytes_per_s\": %.0f, "
+               "\"cpu_ms_per_step\": %.2f, \"params\": %zu, \"hidden\": %d, \"downsample\": %d}\n",
+               threads, batch, n_train, med, batch * 1000.0 / med, nbytes * 1000.0 / tot,
+               cpu_train / n_train, es_byte_model_n_params(m), cfg.qrnn_hidden, cfg.downsample);
     }
     es_byte_ws_free(tws);
     es_byte_model_free(m);

@@ -11,6 +11,8 @@
  */
 #include "nn/gbst.h"
 
+#include "kern/kern.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -21,6 +23,18 @@ typedef struct gbst_job {
     const es_seq *si, *so;
     int D, M, r;
 } gbst_job;
+
+/* Σ a[d]·b[d] with 8 running sums (lane l takes d ≡ l mod 8) combined by a
+ * fixed tree: vectorisable without reassociation flags; the order depends
+ * on n only. */
+static float dot8(const float *a, const float *b, int n) {
+    float acc[8] = {0};
+    int d = 0;
+    for (; d + 8 <= n; d += 8)
+        for (int l = 0; l < 8; l++) acc[l] += a[d + l] * b[d + l];
+    for (int l = 0; d < n; d++, l++) acc[l] += a[d] * b[d];
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
 
 static void fwd_seq(const gbst_job *j, int b) {
     const es_seq *si = j->si, *so = j->so;
@@ -38,27 +52,28 @@ static void fwd_seq(const gbst_job *j, int b) {
                 for (int d = 0; d < D; d++) p0[d] += c[d];
             }
             float inv = 1.0f / (float)(t1 - t0);
-            float s = j->c0;
-            for (int d = 0; d < D; d++) {
-                p0[d] *= inv;
-                s += j->u[d] * p0[d];
-            }
+            for (int d = 0; d < D; d++) p0[d] *= inv;
+            float s = j->c0 + dot8(j->u, p0, D);
             for (int t = t0 + 1; t < t1; t++)
                 memcpy(P + (base + (size_t)t) * (size_t)D, p0, (size_t)D * sizeof(float));
             /* stash the block score in alpha; softmax below */
             for (int t = t0; t < t1; t++) j->alpha[(base + (size_t)t) * (size_t)M + (size_t)(w - 1)] = s;
         }
     }
-    /* softmax over widths (max-subtracted) */
+    /* softmax over widths (max-subtracted): the exponentials of the whole
+     * sequence's (L, M) block in one vectorised kernel call */
+    float *al = j->alpha + base * (size_t)M;
     for (int t = 0; t < L; t++) {
-        float *a = j->alpha + (base + (size_t)t) * (size_t)M;
+        float *a = al + (size_t)t * (size_t)M;
         float mx = a[0];
         for (int w = 1; w < M; w++) mx = a[w] > mx ? a[w] : mx;
+        for (int w = 0; w < M; w++) a[w] -= mx;
+    }
+    es_kern()->exp(al, al, (size_t)L * (size_t)M);
+    for (int t = 0; t < L; t++) {
+        float *a = al + (size_t)t * (size_t)M;
         float z = 0.0f;
-        for (int w = 0; w < M; w++) {
-            a[w] = expf(a[w] - mx);
-            z += a[w];
-        }
+        for (int w = 0; w < M; w++) z += a[w];
         for (int w = 0; w < M; w++) a[w] /= z;
     }
     /* mix and down-sample: Y[t'] = mean_t Σ_w α_w[t] P_w[t] */
@@ -124,8 +139,7 @@ static void bwd_seq(const gbst_job *j, int b) {
         float sdot = 0.0f;
         for (int w = 0; w < M; w++) {
             const float *p = j->ccand + ((size_t)w * rows + base + (size_t)t) * (size_t)D;
-            float da = 0.0f;
-            for (int d = 0; d < D; d++) da += dx[d] * p[d];
+            float da = dot8(dx, p, D);
             ds[w] = da;
             sdot += a[w] * da;
         }

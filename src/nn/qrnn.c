@@ -114,10 +114,15 @@ void es_qrnn_forward(es_pool *pool, float *h, int ldh, float *G, float *c, uint8
     es_pool_run(nt > 1 ? pool : NULL, nt, fwd_task, &j);
 }
 
+/* One sequence, positions in reverse scan order. Three branch-free channel
+ * loops (zoneout mask / eval expectation / plain) so they vectorise; each
+ * computes f' and ∂f'/∂f exactly as the equations in qrnn.h, in the same
+ * operation order in every mode. */
 static void bwd_seq(const qrnn_job *j, int b) {
     const es_seq *s = j->s;
     int H = j->H, L = s->len[b];
     float q = 1.0f - j->p;
+    int eval_zone = !j->use_mask && !j->train && j->p > 0.0f;
     float carry[1024]; /* H <= 1024 is enforced by the config check */
     memset(carry, 0, (size_t)H * sizeof(float));
     for (int k = L - 1; k >= 0; k--) {
@@ -125,31 +130,41 @@ static void bwd_seq(const qrnn_job *j, int b) {
         size_t row = es_seq_row(s, b, t);
         const float *g = j->cG + row * (size_t)(3 * H);
         const float *c = j->cc + row * (size_t)H;
-        const float *cp = k ? j->cc + (j->reverse ? row + 1 : row - 1) * (size_t)H : NULL;
-        const uint8_t *zm = j->use_mask ? j->zmask + row * (size_t)H : NULL;
+        const float *cp = k ? j->cc + (j->reverse ? row + 1 : row - 1) * (size_t)H : j->zero;
         const float *dh = j->dh + row * (size_t)j->ldh;
         float *dg = j->dG + row * (size_t)(3 * H);
-        for (int i = 0; i < H; i++) {
-            float z = g[i], f = g[H + i], o = g[2 * H + i];
-            float fe, dfe_df;
-            if (zm) {
-                fe = zm[i] ? 1.0f : f;
-                dfe_df = zm[i] ? 0.0f : 1.0f;
-            } else if (!j->train && j->p > 0.0f) {
-                fe = 1.0f - q * (1.0f - f);
-                dfe_df = q;
-            } else {
-                fe = f;
-                dfe_df = 1.0f;
+        const float *z = g, *f = g + H, *o = g + 2 * H;
+        float *dz_o = dg, *df_o = dg + H, *do_o = dg + 2 * H;
+        const uint8_t *zm = j->use_mask ? j->zmask + row * (size_t)H : NULL;
+        if (zm) {
+            for (int i = 0; i < H; i++) {
+                float fe = zm[i] ? 1.0f : f[i], dfe_df = zm[i] ? 0.0f : 1.0f;
+                float dc = dh[i] * o[i] + carry[i];
+                float dfe = dc * (cp[i] - z[i]);
+                carry[i] = dc * fe;
+                dz_o[i] = dc * (1.0f - fe) * (1.0f - z[i] * z[i]);
+                df_o[i] = dfe * dfe_df * f[i] * (1.0f - f[i]);
+                do_o[i] = dh[i] * c[i] * o[i] * (1.0f - o[i]);
             }
-            float dc = dh[i] * o + carry[i];
-            float dO = dh[i] * c[i];
-            float dfe = dc * ((cp ? cp[i] : 0.0f) - z);
-            float dz = dc * (1.0f - fe);
-            carry[i] = dc * fe;
-            dg[i] = dz * (1.0f - z * z);
-            dg[H + i] = dfe * dfe_df * f * (1.0f - f);
-            dg[2 * H + i] = dO * o * (1.0f - o);
+        } else if (eval_zone) {
+            for (int i = 0; i < H; i++) {
+                float fe = 1.0f - q * (1.0f - f[i]);
+                float dc = dh[i] * o[i] + carry[i];
+                float dfe = dc * (cp[i] - z[i]);
+                carry[i] = dc * fe;
+                dz_o[i] = dc * (1.0f - fe) * (1.0f - z[i] * z[i]);
+                df_o[i] = dfe * q * f[i] * (1.0f - f[i]);
+                do_o[i] = dh[i] * c[i] * o[i] * (1.0f - o[i]);
+            }
+        } else {
+            for (int i = 0; i < H; i++) {
+                float dc = dh[i] * o[i] + carry[i];
+                float dfe = dc * (cp[i] - z[i]);
+                carry[i] = dc * f[i];
+                dz_o[i] = dc * (1.0f - f[i]) * (1.0f - z[i] * z[i]);
+                df_o[i] = dfe * f[i] * (1.0f - f[i]);
+                do_o[i] = dh[i] * c[i] * o[i] * (1.0f - o[i]);
+            }
         }
     }
 }
@@ -175,6 +190,7 @@ void es_qrnn_backward(es_pool *pool, float *dG, const float *dh, int ldh, const 
     j.train = train;
     j.p = p;
     j.use_mask = train && p > 0.0f && zmask;
+    j.zero = k_zeros;
     es_seq_zero_pads(s, dG, 3 * H, 3 * H);
     int nt = ES_MIN(s->B, es_pool_threads(pool));
     es_pool_run(nt > 1 ? pool : NULL, nt, bwd_task, &j);
