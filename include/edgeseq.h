@@ -309,6 +309,9 @@ typedef struct es_gen_params {
     int top_k;              /* 0 = off */
     float top_p;            /* 1 = off */
     uint64_t seed;          /* sampling RNG seed */
+    int quantized_beam;     /* byte seq2seq, method BEAM: 1 = uint8 beam search (logits
+                               quantized to uint8 per step, log-softmax by look-up table);
+                               0 = float beam. Ignored by other models. Default 0. */
 } es_gen_params;
 ES_API es_gen_params es_gen_params_default(void);
 
@@ -357,6 +360,24 @@ ES_API es_status es_session_classify(es_session *s, const uint8_t *bytes, size_t
  * (B, n_labels) row-major. */
 ES_API es_status es_session_classify_batch(es_session *s, const uint8_t *const *bytes,
                                            const size_t *lens, int B, float *probs);
+
+/* ------------------------------------------------------------------------ */
+/* Byte seq2seq models (model_type "edgeseq-byte-seq2seq")                  */
+/* ------------------------------------------------------------------------ */
+/* es_session_generate / es_session_score take the input's raw bytes as ids
+ * (each 0..255, no EOS; longer inputs are cut to es_model_max_bytes) and
+ * produce output-vocabulary ids: 0 start (never generated), 1 end, 2 + i
+ * symbol i. Beam search uses the GNMT length penalty: score =
+ * sum_logprob / ((5 + len) / 6)^length_penalty; max_new_tokens is capped at
+ * the model's decoder length. */
+
+/* Text of output ids (as es_session_generate returns them): the bytes for
+ * a byte vocabulary, symbols joined by single spaces for a symbol
+ * vocabulary (e.g. "HH AH0 L OW1"); start/end ids print nothing. ES_ERR_BUFFER
+ * rule as es_tokenizer_decode (*len_out excludes the NUL). ES_ERR_UNSUPPORTED
+ * for other models. */
+ES_API es_status es_model_output_text(const es_model *m, const int32_t *ids, size_t n_ids,
+                                      char *out, size_t cap, size_t *len_out, es_error *err);
 
 #ifdef __cplusplus
 }

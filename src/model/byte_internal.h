@@ -122,6 +122,13 @@ es_status es_byte_encode(es_byte_ws *ws, const es_byte_model *m, const uint8_t *
 es_status es_byte_encode_backward(es_byte_ws *ws, es_byte_model *m, const float *denc,
                                   es_error *err);
 
+/* Byte seq2seq behind es_model (byte_seq2seq_session.c): the loader
+ * es_byte_model_load dispatches to for model_type "edgeseq-byte-seq2seq",
+ * and its encoder's max_bytes (0 when m is not a byte seq2seq model). */
+es_status es_s2s_model_load(es_model *m, const char *dir, struct json_object *config,
+                            es_weights *w, es_error *err);
+int32_t es_s2s_max_bytes(const es_model *m);
+
 /* Encoder hooks implemented per architecture. sizes: extra workspace. */
 es_status es_byte_qrnn_register(es_byte_model *m, es_error *err);
 es_status es_byte_qrnn_ws_alloc(es_byte_ws *ws, es_error *err);

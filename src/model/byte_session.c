@@ -42,6 +42,8 @@ es_status es_byte_model_load(es_model *m, const char *dir, struct json_object *c
     const char *mt = NULL;
     es_status s = es_config_string(config, "model_type", false, &mt, err);
     if (s) return s;
+    if (mt && strcmp(mt, "edgeseq-byte-seq2seq") == 0)
+        return es_s2s_model_load(m, dir, config, w, err); /* byte_seq2seq_session.c */
     if (mt && strcmp(mt, "edgeseq-byte-classifier") != 0)
         return es_errf(err, ES_ERR_UNSUPPORTED, "%s/config.json: model_type \"%s\" is not built yet", dir, mt);
     es_byte_model *bm = NULL;
@@ -78,7 +80,7 @@ const char *es_model_label(const es_model *m, int i) {
 
 int32_t es_model_max_bytes(const es_model *m) {
     const es_byte_model *bm = byte_of(m);
-    return bm ? bm->cfg.max_bytes : 0;
+    return bm ? bm->cfg.max_bytes : es_s2s_max_bytes(m);
 }
 
 static es_status fail(es_session *s, es_status st, const es_error *e) {

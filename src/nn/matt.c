@@ -162,7 +162,8 @@ static void bwd_task(void *ctx, int b, int n_tasks) {
     }
 }
 
-void es_matt_backward(es_pool *pool, float *dx, float *denc, int acc, const es_matt_g *g,
+void es_matt_backward(es_pool *pool, float *dx, int acc_dx, float *denc, int acc_denc,
+                      const es_matt_g *g,
                       const float *dy, const es_matt_cache *c, const float *x, const float *enc,
                       const es_matt_w *w, const es_matt_shape *sh, const es_matt_scratch *s) {
     const int N = sh->B * sh->T, D = sh->D, De = sh->De;
@@ -173,9 +174,9 @@ void es_matt_backward(es_pool *pool, float *dx, float *denc, int acc, const es_m
     memset(s->dv, 0, (size_t)rows_e * (size_t)D * sizeof(float));
     bwd_job j = {c, sh, s};
     es_pool_run(sh->B > 1 ? pool : NULL, sh->B, bwd_task, &j);
-    es_linear_backward(pool, dx, acc, g->wu, NULL, s->dvu, x, w->wu, N, D, D);
+    es_linear_backward(pool, dx, acc_dx, g->wu, NULL, s->dvu, x, w->wu, N, D, D);
     es_linear_backward(pool, dx, dx ? 1 : 0, g->wq, NULL, s->dq, x, w->wq, N, D, D);
-    es_linear_backward(pool, denc, acc, g->wk, NULL, s->dk, enc, w->wk, rows_e, De, D);
+    es_linear_backward(pool, denc, acc_denc, g->wk, NULL, s->dk, enc, w->wk, rows_e, De, D);
     es_linear_backward(pool, denc, denc ? 1 : 0, g->wv, NULL, s->dv, enc, w->wv, rows_e, De, D);
 }
 

@@ -88,9 +88,11 @@ typedef struct es_matt_scratch {
 void es_matt_forward(es_pool *pool, float *y, const es_matt_cache *c, const float *x,
                      const float *enc, const es_matt_w *w, const es_matt_shape *sh);
 /* Backward of es_matt_forward with the same inputs and cache. dy must be
- * zero on pad rows. dx (B·T, D) and denc (rows_e, De) are written
- * (acc = 0) or added to (acc = 1); either may be NULL. */
-void es_matt_backward(es_pool *pool, float *dx, float *denc, int acc, const es_matt_g *g,
+ * zero on pad rows. dx (B·T, D) is written (acc_dx = 0) or added to
+ * (acc_dx = 1), denc (rows_e, De) likewise with acc_denc; either may be
+ * NULL. */
+void es_matt_backward(es_pool *pool, float *dx, int acc_dx, float *denc, int acc_denc,
+                      const es_matt_g *g,
                       const float *dy, const es_matt_cache *c, const float *x, const float *enc,
                       const es_matt_w *w, const es_matt_shape *sh, const es_matt_scratch *s);
 

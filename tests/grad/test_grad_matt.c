@@ -69,7 +69,7 @@ int main(void) {
     es_matt_g g = {gq, gk, gv, gu, go};
     loss(&k);
     es_matt_w w = {k.wq, k.wk, k.wv, k.wu, k.wo};
-    es_matt_backward(NULL, dx, denc, 0, &g, k.r, &k.c, k.x, k.enc, &w, &k.sh, &s);
+    es_matt_backward(NULL, dx, 0, denc, 0, &g, k.r, &k.c, k.x, k.enc, &w, &k.sh, &s);
 
     /* pad rows of y must be exactly zero */
     int pad_ok = 1;
