@@ -423,9 +423,9 @@ es_status es_s2s_model_from_weights(es_s2s_model **out, const char *dir,
         const es_tensor_view *tv = NULL;
         s = es_model_tensor(w, p->name, p->ndim, p->shape, false, &tv, err);
         if (!s) s = es_tensor_to_f32(m->ps.data + p->offset, tv, err);
-        if (s) {
+        if (s) { /* the weight set's messages name the file and the tensor */
             es_s2s_model_free(m);
-            return es_err_prefix(err, "%s/model.safetensors", dir);
+            return s;
         }
     }
     *out = m;
