@@ -33,7 +33,6 @@
 #include "kern/kern.h"
 #include "nn/dropout.h"
 #include "nn/ops.h"
-#include "train/loss.h"
 
 #include <math.h>
 #include <string.h>
@@ -557,6 +556,28 @@ static void decoder_fwd(fctx *f) {
 
 /* ---- LM head + loss ------------------------------------------------------------ */
 
+/* Σ_i −log softmax(x_i)[t_i] over N rows of V logits (all labelled); with
+ * g, g_i = scale·(softmax(x_i) − onehot(t_i)). log-sum-exp max-subtracted
+ * in double (src/nn stays independent of src/train, whose es_softmax_ce
+ * computes the same). */
+static double ce_rows(float *g, const float *logits, const int32_t *t, int N, int V, float scale) {
+    double total = 0.0;
+    for (int i = 0; i < N; i++) {
+        const float *x = logits + (size_t)i * V;
+        float mx = x[0];
+        for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+        double z = 0.0;
+        for (int v = 0; v < V; v++) z += exp((double)(x[v] - mx));
+        const double lse = (double)mx + log(z);
+        total += lse - (double)x[t[i]];
+        if (!g) continue;
+        float *gi = g + (size_t)i * V;
+        for (int v = 0; v < V; v++) gi[v] = (float)exp((double)x[v] - lse) * scale;
+        gi[t[i]] -= scale;
+    }
+    return total;
+}
+
 /* Cross entropy over labelled decoder rows, chunked; with g, accumulates the
  * LM-head gradient and writes ws->dhs (Rd, D) = ∂L/∂hs. */
 static double lm_head_loss(fctx *f, const es_t5_grads *g, float grad_scale, int *n_tokens) {
@@ -576,8 +597,7 @@ static double lm_head_loss(fctx *f, const es_t5_grads *g, float grad_scale, int 
             ws->lsel[i] = f->b->labels[r];
         }
         lin_fwd(ws->pool, ws->logits, ws->hsel, f->w->lm_head, mrows, V, D, 0);
-        total += es_softmax_ce(g ? ws->dlogits : NULL, ws->logits, ws->lsel, mrows, V,
-                               ES_T5_IGNORE_INDEX, grad_scale, NULL, NULL);
+        total += ce_rows(g ? ws->dlogits : NULL, ws->logits, ws->lsel, mrows, V, grad_scale);
         if (!g) continue;
         lin_bwd(ws->pool, ws->dhsel, 0, g->lm_head, ws->dlogits, ws->hsel, f->w->lm_head, mrows, V,
                 D);
@@ -747,6 +767,17 @@ es_status es_t5_train_forward_backward(es_t5_tws *ws, const es_t5_model *w, cons
         return es_errf(err, ES_ERR_ARG,
                        "dropout %g needs a workspace created with dropout masks and an RNG",
                        (double)dropout);
+    const int32_t V = ws->cfg.vocab;
+    for (int i = 0; i < b->B * b->S; i++)
+        if (b->ids[i] < 0 || b->ids[i] >= V)
+            return es_errf(err, ES_ERR_ARG, "input id %d at %d is not in [0, %d)", b->ids[i], i, V);
+    for (int i = 0; i < b->B * b->T; i++) {
+        if (b->dec_in[i] < 0 || b->dec_in[i] >= V)
+            return es_errf(err, ES_ERR_ARG, "decoder id %d at %d is not in [0, %d)", b->dec_in[i], i, V);
+        if (b->labels[i] != ES_T5_IGNORE_INDEX && (b->labels[i] < 0 || b->labels[i] >= V))
+            return es_errf(err, ES_ERR_ARG, "label %d at %d is neither -100 nor in [0, %d)",
+                           b->labels[i], i, V);
+    }
     fctx f = {ws, w, b, dropout, rng};
     encoder_fwd(&f);
     decoder_fwd(&f);
