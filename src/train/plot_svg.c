@@ -116,10 +116,28 @@ static es_status panel(es_atomic_file *f, const es_plot_panel *p, int y0, es_err
             "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%g</text>\n",
             X, py0, X, py1, X, py1 + 15, fabs(v) < 1e-12 * xs ? 0.0 : v);
     }
-    k0 = ceil(ymin / ys);
-    for (int k = 0; k < 50; k++) {
-        double v = (k0 + k) * ys;
-        if (v > ymax + 1e-9 * ys) break;
+    /* log axis: ticks at 1, 2, 5 x 10^d (only 10^d when the range is wide) */
+    double y_ticks[64];
+    int n_yt = 0;
+    if (p->log_y) {
+        static const double mult[3] = {1, 2, 5};
+        int wide = ymax - ymin > 3.0;
+        for (double dec = floor(ymin); dec <= ceil(ymax) && n_yt < 60; dec += 1) {
+            for (int j = 0; j < (wide ? 1 : 3); j++) {
+                double v = dec + log10(mult[j]);
+                if (v >= ymin && v <= ymax) y_ticks[n_yt++] = v;
+            }
+        }
+    } else {
+        k0 = ceil(ymin / ys);
+        for (int k = 0; k < 50; k++) {
+            double v = (k0 + k) * ys;
+            if (v > ymax + 1e-9 * ys) break;
+            y_ticks[n_yt++] = v;
+        }
+    }
+    for (int k = 0; k < n_yt; k++) {
+        double v = y_ticks[k];
         double Y = py1 - (v - ymin) * sy;
         PUT("<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
             "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.4g</text>\n",
