@@ -36,6 +36,9 @@ static float dot8(const float *a, const float *b, int n) {
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
+/* First position of the width-w block holding t: where P_w is cached. */
+static inline size_t blk0(int t, int w) { return (size_t)(t - t % w); }
+
 static void fwd_seq(const gbst_job *j, int b) {
     const es_seq *si = j->si, *so = j->so;
     int D = j->D, M = j->M, L = si->len[b];
@@ -54,8 +57,6 @@ static void fwd_seq(const gbst_job *j, int b) {
             float inv = 1.0f / (float)(t1 - t0);
             for (int d = 0; d < D; d++) p0[d] *= inv;
             float s = j->c0 + dot8(j->u, p0, D);
-            for (int t = t0 + 1; t < t1; t++)
-                memcpy(P + (base + (size_t)t) * (size_t)D, p0, (size_t)D * sizeof(float));
             /* stash the block score in alpha; softmax below */
             for (int t = t0; t < t1; t++) j->alpha[(base + (size_t)t) * (size_t)M + (size_t)(w - 1)] = s;
         }
@@ -85,7 +86,7 @@ static void fwd_seq(const gbst_job *j, int b) {
         for (int t = t0; t < t1; t++) {
             const float *a = j->alpha + (base + (size_t)t) * (size_t)M;
             for (int w = 0; w < M; w++) {
-                const float *p = j->cand + ((size_t)w * rows + base + (size_t)t) * (size_t)D;
+                const float *p = j->cand + ((size_t)w * rows + base + blk0(t, w + 1)) * (size_t)D;
                 for (int d = 0; d < D; d++) yo[d] += a[w] * p[d];
             }
         }
@@ -138,14 +139,14 @@ static void bwd_seq(const gbst_job *j, int b) {
         float *ds = j->ds + (base + (size_t)t) * (size_t)M;
         float sdot = 0.0f;
         for (int w = 0; w < M; w++) {
-            const float *p = j->ccand + ((size_t)w * rows + base + (size_t)t) * (size_t)D;
+            const float *p = j->ccand + ((size_t)w * rows + base + blk0(t, w + 1)) * (size_t)D;
             float da = dot8(dx, p, D);
             ds[w] = da;
             sdot += a[w] * da;
         }
         for (int w = 0; w < M; w++) {
             ds[w] = a[w] * (ds[w] - sdot);
-            const float *p = j->ccand + ((size_t)w * rows + base + (size_t)t) * (size_t)D;
+            const float *p = j->ccand + ((size_t)w * rows + base + blk0(t, w + 1)) * (size_t)D;
             for (int d = 0; d < D; d++) pu[d] += ds[w] * p[d];
             pu[D] += ds[w];
         }

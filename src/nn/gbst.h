@@ -13,7 +13,9 @@
  *   X[t] = Σ_w α_w[t] P_w[t];
  *   Y[t'] = mean of X over [r t', min(r t' + r, L)),  L' = ⌈L / r⌉.
  * Layouts (seq.h): C, X rows of s_in; Y rows of s_out (s_out.len = L').
- * Caches for backward: cand (M, rows_in, D) = P_w, alpha (rows_in, M).
+ * Caches for backward: cand (M, rows_in, D): P_w of each block, stored
+ * once, at the block's first row (the other rows are not written: every
+ * position of a block shares its P_w); alpha (rows_in, M).
  */
 #ifndef ES_NN_GBST_H
 #define ES_NN_GBST_H
