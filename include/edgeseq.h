@@ -80,6 +80,11 @@ ES_API const char *es_status_str(es_status s);
 /* Run-time version string, e.g. "0.1.0". */
 ES_API const char *es_version(void);
 
+/* One line describing the CPU features detected and the kernel set in use
+ * (e.g. "kernels avx2; ..."); static storage, thread-safe. EDGESEQ_ISA=ref|avx2|avx512
+ * in the environment forces a kernel set (falls back when the CPU lacks it). */
+ES_API const char *es_system_info(void);
+
 #define ES_ERROR_MSG_MAX 512
 
 /* Caller-owned error record. `msg` is always NUL-terminated (empty when

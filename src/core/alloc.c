@@ -7,12 +7,13 @@
  */
 #include "core/common.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 static es_allocator g_alloc;
-static long g_count;
-static long g_fail_at; /* 0 = off; else the g_count value that starts failing */
+static atomic_long g_count; /* atomic: pool threads may allocate */
+static atomic_long g_fail_at; /* 0 = off; else the g_count value that starts failing */
 
 void es_set_allocator(const es_allocator *a) {
     if (a) g_alloc = *a;
@@ -23,8 +24,9 @@ void es_test_fail_alloc_after(long n) { g_fail_at = n > 0 ? g_count + n : 0; }
 long es_test_alloc_count(void) { return g_count; }
 
 static bool should_fail(void) {
-    g_count++;
-    return g_fail_at > 0 && g_count >= g_fail_at;
+    long n = atomic_fetch_add(&g_count, 1) + 1;
+    long at = atomic_load(&g_fail_at);
+    return at > 0 && n >= at;
 }
 
 void *es_malloc(size_t size) {

@@ -78,6 +78,7 @@ static void print_text(const char *dir, const es_model_info *mi, bool has_tok, i
         printf("tokenizer:      spiece.model (%d ids incl. extra ids)\n", tok_vocab);
     else
         printf("tokenizer:      none (no spiece.model)\n");
+    printf("this machine:   %s\n", es_system_info());
     printf("files:\n");
     for (size_t i = 0; i < sizeof k_files / sizeof k_files[0]; i++) {
         uint64_t sz;
