@@ -190,6 +190,25 @@ static void session_roundtrip(void) {
     int32_t nb[2] = {65, 300};
     CHECK(es_session_generate(s, &r, nb, 2, &gp) == ES_ERR_ARG &&
               strstr(es_session_errmsg(s), "300"), "id 300: %s", es_session_errmsg(s));
+    /* the CLI's generate works unchanged on the folder: JSON beams, uint8
+     * beam, stdin lines incl. an empty one and hostile bytes */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s generate -m %s --json --beam 2 --quantized-beam hello > %s/out.txt",
+             ES_CLI, dir, dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    snprintf(cmd, sizeof cmd, "%s/out.txt", dir);
+    FILE *fo = fopen(cmd, "r");
+    char line[4096] = "";
+    if (fo) {
+        if (!fgets(line, sizeof line, fo)) line[0] = 0;
+        fclose(fo);
+    }
+    CHECK(strstr(line, "\"input\": \"hello\"") && strstr(line, "\"beams\": [") &&
+              strstr(line, "\"score\""), "CLI json: %s", line);
+    snprintf(cmd, sizeof cmd, "printf 'a\\n\\n\\377\\360\\237\\230\\200\\n' | %s generate -m %s > %s/out.txt",
+             ES_CLI, dir, dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    rmrf_file(dir, "out.txt");
     es_session_free(s);
     es_model_free(pm);
     es_s2s_ws_free(ws);

@@ -15,6 +15,7 @@
 
 typedef struct gen_ctx {
     const es_tokenizer *tok;
+    const es_model *bytes_model; /* byte seq2seq: raw bytes in, es_model_output_text out */
     int32_t eos;
     cli_session cs;
     es_gen_params gp;
@@ -36,11 +37,17 @@ static int generate_one(gen_ctx *g, const char *text, size_t len, long lineno) {
     cli_ids ids = {0};
     char where[48] = "";
     if (lineno > 0) snprintf(where, sizeof where, "stdin line %ld: ", lineno);
-    if (cli_encode(g->tok, text, len, &ids, NULL, NULL, NULL, &err) != ES_OK) {
+    if (g->bytes_model) { /* byte seq2seq: the input ids are the raw bytes, no EOS */
+        for (size_t i = 0; i < len; i++)
+            if (!cli_ids_push(&ids, (unsigned char)text[i])) {
+                cli_ids_free(&ids);
+                return cli_fail("out of memory");
+            }
+    } else if (cli_encode(g->tok, text, len, &ids, NULL, NULL, NULL, &err) != ES_OK) {
         cli_ids_free(&ids);
         return cli_fail("%s%s", where, err.msg);
     }
-    if (!cli_ids_push(&ids, g->eos)) {
+    if (!g->bytes_model && !cli_ids_push(&ids, g->eos)) {
         cli_ids_free(&ids);
         return cli_fail("out of memory");
     }
@@ -75,7 +82,16 @@ static int generate_one(gen_ctx *g, const char *text, size_t len, long lineno) {
     }
     for (int i = 0; i < n_print && rc == CLI_EXIT_OK; i++) {
         const es_hyp *h = &res.hyps[i];
-        if (cli_decode(g->tok, h->ids, (size_t)h->n_ids, 0, &texts[i], &lens[i], &err) != ES_OK)
+        if (g->bytes_model) {
+            size_t need = 0;
+            es_model_output_text(g->bytes_model, h->ids, (size_t)h->n_ids, NULL, 0, &need, NULL);
+            if (!(texts[i] = malloc(need + 1)))
+                rc = cli_fail("out of memory");
+            else if (es_model_output_text(g->bytes_model, h->ids, (size_t)h->n_ids, texts[i],
+                                          need + 1, &lens[i], &err) != ES_OK)
+                rc = cli_fail("%s%s", where, err.msg);
+        } else if (cli_decode(g->tok, h->ids, (size_t)h->n_ids, 0, &texts[i], &lens[i], &err) !=
+                   ES_OK)
             rc = cli_fail("%s%s", where, err.msg);
     }
     if (rc == CLI_EXIT_OK) {
@@ -115,7 +131,7 @@ static int generate_one(gen_ctx *g, const char *text, size_t len, long lineno) {
 int cmd_generate(int argc, char **argv) {
     const char *model = NULL;
     bool json = false, ignore_eos = false, early = false, sample = false;
-    bool seen_beam = false, seen_nret = false, seen_lp = false, seen_early = false;
+    bool seen_beam = false, seen_nret = false, seen_lp = false, seen_early = false, qbeam = false;
     bool seen_temp = false, seen_topk = false, seen_topp = false, seen_seed = false;
     int beam = 4, max_new = 64, num_return = 1, top_k = 0, threads = 0;
     float lp = 1.0f, temp = 1.0f, top_p = 1.0f;
@@ -132,6 +148,8 @@ int cmd_generate(int argc, char **argv) {
          "beam score = sum logprob / length^A (default 1.0)", &seen_lp},
         {"early-stopping", 0, CLI_FLAG, &early, 0, 0, NULL,
          "beam: stop once K hypotheses have ended (HF semantics)", &seen_early},
+        {"quantized-beam", 0, CLI_FLAG, &qbeam, 0, 0, NULL,
+         "beam on byte seq2seq models: uint8 scores with a log look-up table", NULL},
         {"num-return", 0, CLI_INT, &num_return, 1, 256, "N",
          "beam: print the N best beams (default 1; --json lists all K)", &seen_nret},
         {"sample", 0, CLI_FLAG, &sample, 0, 0, NULL, "sample instead of greedy/beam", NULL},
@@ -160,7 +178,10 @@ int cmd_generate(int argc, char **argv) {
         "  {\"input\": TEXT, \"ids\": [...], \"text\": \"...\", \"score\": S}\n"
         "with --beam also \"beams\": [{\"ids\", \"text\", \"score\"}, ...] best first.\n"
         "\"ids\" never include the decoder start token. score: greedy/sample = sum of\n"
-        "the tokens' log-probabilities; beam = sum / length^length_penalty.",
+        "the tokens' log-probabilities; beam = sum / length^length_penalty.\n"
+        "Byte seq2seq models (no tokenizer): the input is the raw bytes of TEXT; the\n"
+        "output is bytes, or symbols separated by spaces (e.g. \"HH AH0 L OW1\"); beam\n"
+        "scores use the GNMT penalty sum / ((5+length)/6)^length_penalty.",
         "  edgeseq generate -m models/small \"summarize: The quick brown fox ...\"\n"
         "  edgeseq generate -m models/small --beam 4 --num-return 2 \"translate English to German: Hi\"\n"
         "  edgeseq generate -m models/small --sample --top-p 0.9 --seed 1 --json \"cola sentence: x\"\n"
@@ -175,6 +196,7 @@ int cmd_generate(int argc, char **argv) {
     const char *bad = NULL;
     if (!model) bad = "missing -m MODEL";
     else if (sample && seen_beam) bad = "--sample and --beam exclude each other";
+    else if (qbeam && !seen_beam) bad = "--quantized-beam needs --beam K";
     else if (!seen_beam && (seen_nret || seen_lp || seen_early))
         bad = "--num-return, --length-penalty and --early-stopping need --beam K";
     else if (!sample && (seen_temp || seen_topk || seen_topp || seen_seed))
@@ -194,7 +216,8 @@ int cmd_generate(int argc, char **argv) {
     gen_ctx g;
     memset(&g, 0, sizeof g);
     g.tok = es_model_tokenizer(m);
-    if (!g.tok) {
+    if (es_model_get_info(m)->arch == ES_ARCH_BYTE_SEQ2SEQ) g.bytes_model = m;
+    if (!g.tok && !g.bytes_model) {
         free(pos);
         es_model_free(m);
         return cli_fail("%s: no spiece.model in the model folder; cannot tokenize text", model);
@@ -212,6 +235,7 @@ int cmd_generate(int argc, char **argv) {
         g.gp.length_penalty = lp;
         g.gp.early_stopping = early;
         g.gp.num_return = beam; /* all beams: --json lists them; text prints num_return */
+        g.gp.quantized_beam = qbeam;
     } else if (sample) {
         g.gp.method = ES_DECODE_SAMPLE;
         g.gp.temperature = temp;
