@@ -689,6 +689,16 @@ static es_status save_final(es_trainer *tr, es_error *err) {
     return tr->world > 1 ? dist_agree_root(tr, s, "final model", err) : s;
 }
 
+static es_status dist_agree_all(es_trainer *tr, es_status s, const char *what, es_error *err);
+
+/* The eval callback. With data parallelism every rank reaches this point
+ * (a rank may have no callback, say when only rank 0 evaluates and writes
+ * files) and all return the first failing rank's status. */
+static es_status run_eval(es_trainer *tr, es_error *err) {
+    es_status s = tr->eval ? tr->eval(tr->eval_user, tr, tr->step, err) : ES_OK;
+    return tr->world > 1 ? dist_agree_all(tr, s, "eval callback", err) : s;
+}
+
 es_status es_trainer_run(es_trainer *tr, const es_example_source *train, es_error *err) {
     tr->t_start = tr->t_rep = now_s();
     tr->start_step = tr->step;
@@ -704,11 +714,10 @@ es_status es_trainer_run(es_trainer *tr, const es_example_source *train, es_erro
         if (tr->out_dir && tr->p.save_every > 0 && tr->step % tr->p.save_every == 0 &&
             tr->step < tr->p.max_steps)
             if ((s = es_trainer_save(tr, err))) return s;
-        if (tr->eval && tr->p.eval_every > 0 && tr->step % tr->p.eval_every == 0 &&
-            tr->step < tr->p.max_steps)
-            if ((s = tr->eval(tr->eval_user, tr, tr->step, err))) return s;
+        if (tr->p.eval_every > 0 && tr->step % tr->p.eval_every == 0 && tr->step < tr->p.max_steps)
+            if ((s = run_eval(tr, err))) return s;
     }
-    if (tr->eval && (s = tr->eval(tr->eval_user, tr, tr->step, err))) return s;
+    if ((s = run_eval(tr, err))) return s;
     return save_final(tr, err);
 }
 
@@ -852,6 +861,23 @@ static es_status dist_agree_root(es_trainer *tr, es_status s, const char *what, 
     if (tr->rank == 0 || code == ES_OK) return s;
     return es_errf(err, (es_status)code, "%s failed on rank 0 (%s; see its message)", what,
                    es_status_str((es_status)code));
+}
+
+/* Every rank did something that may fail (a callback): all return the
+ * first failing rank's status; that rank keeps its own message. */
+static es_status dist_agree_all(es_trainer *tr, es_status s, const char *what, es_error *err) {
+    double *v = tr->sync;
+    memset(v, 0, (4 + (size_t)tr->world) * sizeof *v);
+    v[4 + tr->rank] = (double)s;
+    es_status s2 = es_dist_allreduce_f64(tr->dist, v, 4 + (size_t)tr->world, err);
+    if (s2) return s2;
+    for (int r = 0; r < tr->world; r++) {
+        if (v[4 + r] == 0.0) continue;
+        if (r == tr->rank) return s;
+        return es_errf(err, (es_status)v[4 + r], "%s failed on rank %d at step %" PRId64 " (%s; see its message)",
+                       what, r, tr->step, es_status_str((es_status)v[4 + r]));
+    }
+    return ES_OK;
 }
 
 /* The one collective of a step before the gradient sum: (loss sum, byte

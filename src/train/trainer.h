@@ -159,7 +159,9 @@ float es_lr_at(const es_train_params *p, int64_t step);
  * global micro-batch). Gradients are summed across ranks before clipping;
  * rank 0 alone writes checkpoints; resume, save, run and step become
  * collective (every rank calls them; a failure on one rank is returned on
- * all). Rank 0's parameters are broadcast to all ranks here. ES_ERR_ARG
+ * all; the progress callback's stop request and the eval callback's
+ * status count on every rank, and a rank may have no callbacks). Rank 0's
+ * parameters are broadcast to all ranks here. ES_ERR_ARG
  * when ranks disagree on the model config or training params, or the
  * trainer has already stepped. A size-1 communicator changes nothing. */
 es_status es_trainer_set_dist(es_trainer *tr, es_dist *d, es_error *err);

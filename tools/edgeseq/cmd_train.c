@@ -31,6 +31,13 @@
  * Progress: a one-line bar on stderr when it is a terminal, else one log
  * line per report (suited to `nohup ... > train.log`). Ctrl-C stops after
  * the current step with a checkpoint; `--resume` continues it.
+ *
+ * Data parallel (docs/distributed.md): under mpirun/mpiexec/srun (or with
+ * --mpi) every process trains a replica on its shard of each global batch;
+ * train.batch_size stays the GLOBAL batch (split evenly over the ranks), so
+ * the same config gives the same run. Rank 0 alone evaluates, prints and
+ * writes files. SIGUSR1 (which mpirun forwards to every rank) stops like
+ * Ctrl-C.
  */
 #include "clf.h"
 
@@ -66,6 +73,7 @@ typedef struct train_ctx {
     int64_t best_step;
     bool tty;
     int64_t max_steps;
+    int rank; /* MPI rank; only rank 0 evaluates, prints and writes */
 } train_ctx;
 
 static volatile sig_atomic_t g_stop;
@@ -200,6 +208,7 @@ static void fmt_eta(char *buf, size_t cap, double s) {
 
 static int on_progress(void *user, const es_train_progress *p) {
     train_ctx *t = user;
+    if (t->rank) return g_stop ? 1 : 0;
     curve_row r = {.step = p->step, .loss = p->loss, .lr = p->lr, .bps = p->bytes_per_s};
     push_row(t, &r);
     char eta[32], el[32];
@@ -227,6 +236,7 @@ static int on_progress(void *user, const es_train_progress *p) {
 static es_status on_eval(void *user, es_trainer *tr, int64_t step, es_error *err) {
     train_ctx *t = user;
     es_status st;
+    if (t->rank) return ES_OK;
     if (!t->eval_ready) {
         if ((st = clf_attach(&t->eval, es_trainer_model(tr), NULL, 16, err))) return st;
         t->eval_ready = true;
@@ -420,6 +430,7 @@ int cmd_train(int argc, char **argv) {
     int threads_opt = -1;
     int64_t steps_opt = 0;
     int steps_int = 0;
+    bool use_mpi = false;
     const cli_opt opts[] = {
         {"resume", 0, CLI_FLAG, &resume, 0, 0, NULL,
          "continue from the latest checkpoint in the output folder", NULL},
@@ -428,6 +439,8 @@ int cmd_train(int argc, char **argv) {
         {"threads", 't', CLI_INT, &threads_opt, 0, 256, "N",
          "threads (overrides train.threads; 0 = physical cores)", NULL},
         {"max-steps", 0, CLI_INT, &steps_int, 1, 1e9, "N", "override train.max_steps", NULL},
+        {"mpi", 0, CLI_FLAG, &use_mpi, 0, 0, NULL,
+         "data-parallel over the MPI job (automatic under mpirun/mpiexec/srun)", NULL},
     };
     const cli_help help = {
         "edgeseq train CONFIG.json [--resume] [--out DIR] [--data DIR] [--threads N]\n"
@@ -477,11 +490,25 @@ int cmd_train(int argc, char **argv) {
     es_byte_model *m = NULL;
     es_trainer *tr = NULL;
     es_example *ex = NULL;
+    es_dist *dist = NULL;
     train_ctx t = {.out = out, .best_auc = -1, .best_loss = INFINITY, .best_step = -1,
                    .tty = cli_stderr_tty(), .max_steps = cfg.p.max_steps};
     es_status st = es_byte_config_from_json(&mc, cfg.model_json, strlen(cfg.model_json),
                                             cfg_path, &err);
     if (st) goto fail;
+    if (use_mpi || es_dist_launcher_size() > 1) {
+        /* without MPI support N launched copies would each train alone
+         * into the same folder: refuse (es_dist_new_mpi says why) */
+        if ((st = es_dist_new_mpi(&dist, &err))) goto fail;
+        int world = es_dist_size(dist);
+        t.rank = es_dist_rank(dist);
+        if (cfg.p.batch_size % world) {
+            st = es_errf(&err, ES_ERR_ARG, "%s: train.batch_size %d (the global batch) is not a "
+                         "multiple of the %d MPI processes", cfg_path, cfg.p.batch_size, world);
+            goto fail;
+        }
+        cfg.p.batch_size /= world;
+    }
     if (mc.n_labels != 2) {
         st = es_errf(&err, ES_ERR_ARG, "%s: model.labels must have 2 entries (ham, spam)", cfg_path);
         goto fail;
@@ -511,37 +538,43 @@ int cmd_train(int argc, char **argv) {
     if ((st = mkdir_p(out, &err))) goto fail;
     if ((st = es_byte_model_new(&m, &mc, cfg.p.seed, &err))) goto fail;
     if ((st = es_trainer_new(&tr, m, &cfg.p, &err))) goto fail;
+    if (dist && (st = es_trainer_set_dist(tr, dist, &err))) goto fail;
     es_trainer_set_progress(tr, on_progress, &t);
     es_trainer_set_eval(tr, on_eval, &t); /* also called once at the end */
     if (resume) {
         if ((st = es_trainer_resume(tr, NULL, &err))) goto fail;
         load_curves(&t, es_trainer_step_count(tr));
         load_best(&t);
-        fprintf(stderr, "resumed %s at step %lld\n", out, (long long)es_trainer_step_count(tr));
-    } else {
+        if (!t.rank)
+            fprintf(stderr, "resumed %s at step %lld\n", out, (long long)es_trainer_step_count(tr));
+    } else if (!t.rank) {
         char p2[4096];
         if (!es_path_join(p2, sizeof p2, out, "train_config.json", NULL))
             es_copy_file_atomic(p2, cfg_path, NULL);
     }
     char nb[32];
-    fprintf(stderr,
+    if (!t.rank)
+        fprintf(stderr,
             "train: %s, %s parameters, %zu train / %zu dev messages (max_bytes %d), %lld steps "
             "of batch %d, out %s\n",
             es_byte_encoder_name(mc.encoder), cli_thousands(nb, sizeof nb, es_byte_model_n_params(m)),
             n_train, es_text_dataset_count(t.data, ES_SPLIT_DEV, -1), mc.max_bytes,
             (long long)cfg.p.max_steps, cfg.p.batch_size, out);
     signal(SIGINT, on_sigint);
+    if (dist) signal(SIGUSR1, on_sigint);
     es_example_source src = {.n = n_train, .array = ex};
     st = es_trainer_run(tr, &src, &err);
     signal(SIGINT, SIG_DFL);
+    if (dist) signal(SIGUSR1, SIG_DFL);
     if (t.tty) fprintf(stderr, "\n");
     if (st == ES_ERR_CANCELLED) {
-        fprintf(stderr, "stopped at step %lld; continue with --resume\n",
+        if (!t.rank)
+            fprintf(stderr, "stopped at step %lld; continue with --resume\n",
                 (long long)es_trainer_step_count(tr));
         rc = CLI_EXIT_RUNTIME;
     } else if (st) {
         goto fail;
-    } else {
+    } else if (!t.rank) {
         printf("best dev ROC-AUC %.6f (loss %.5f) at step %lld: %s/best\n", t.best_auc,
                t.best_loss, (long long)t.best_step, out);
     }
@@ -551,6 +584,7 @@ fail:
 done:
     if (t.eval_ready) clf_close(&t.eval);
     es_trainer_free(tr);
+    es_dist_free(dist);
     es_byte_model_free(m);
     es_text_dataset_free(t.data);
     free(t.rows);
