@@ -1,8 +1,9 @@
 /*
  * ByteTransformer and ByteFunnelTransformer classifiers end to end:
  *  - they learn a byte rule (inputs containing "$$$") with the trainer:
- *    loss falls by more than half, accuracy >= 0.95, and 1 and 2 threads
- *    give bit-identical parameters (dropout + attention dropout on);
+ *    loss falls by more than half, accuracy >= 0.95 after 60 steps, and
+ *    1 and 2 threads give bit-identical parameters after 20 steps
+ *    (dropout + attention dropout on);
  *  - a saved default-shape model loads through es_model_load and
  *    es_session_classify gives the same probabilities as the in-process
  *    model (bit-identical), batches equal singles (key padding works),
@@ -74,53 +75,66 @@ static es_byte_config small_cfg(es_byte_encoder enc) {
     return c;
 }
 
-static void test_learn(es_byte_encoder enc) {
+/* Trains a fresh small model for `steps` steps with `threads` threads
+ * (dropout and attention dropout on); returns the parameter hash and, when
+ * asked, the loss / accuracy over the data before and after. */
+static uint64_t train(es_byte_encoder enc, int steps, int threads, double *l0, double *a0,
+                      double *l1, double *a1) {
     const char *name = es_byte_encoder_name(enc);
     es_example_source src = {N_EX, g_ex, NULL, NULL};
     es_error e;
-    uint64_t hashes[2];
-    for (int run = 0; run < 2; run++) {
-        es_byte_config c = small_cfg(enc);
-        es_byte_model *m = NULL;
-        es_status s = es_byte_model_new(&m, &c, 5, &e);
-        REQUIRE(s == ES_OK, "%s model: %s", name, e.msg);
-        es_train_params p = es_train_params_default();
-        p.batch_size = 16;
-        p.max_steps = 150;
-        p.lr = 3e-3f;
-        p.warmup_steps = 15;
-        p.n_threads = run ? 1 : 2;
-        p.out_dir = NULL;
-        p.log_every = 0;
-        es_trainer *tr = NULL;
-        s = es_trainer_new(&tr, m, &p, &e);
-        REQUIRE(s == ES_OK, "%s trainer: %s", name, e.msg);
-        double l0 = 0, a0 = 0, l1 = 0, a1 = 0;
-        s = es_trainer_evaluate(tr, &src, &l0, &a0, &e);
+    es_byte_config c = small_cfg(enc);
+    es_byte_model *m = NULL;
+    es_status s = es_byte_model_new(&m, &c, 5, &e);
+    REQUIRE(s == ES_OK, "%s model: %s", name, e.msg);
+    es_train_params p = es_train_params_default();
+    p.batch_size = 16;
+    p.max_steps = steps;
+    p.lr = 3e-3f;
+    p.warmup_steps = 10;
+    p.n_threads = threads;
+    p.out_dir = NULL;
+    p.log_every = 0;
+    es_trainer *tr = NULL;
+    s = es_trainer_new(&tr, m, &p, &e);
+    REQUIRE(s == ES_OK, "%s trainer: %s", name, e.msg);
+    if (l0) {
+        s = es_trainer_evaluate(tr, &src, l0, a0, &e);
         CHECK(s == ES_OK, "eval: %s", e.msg);
-        double t0 = now();
-        s = es_trainer_run(tr, &src, &e);
-        double dt = now() - t0;
-        CHECK(s == ES_OK, "run: %s", e.msg);
-        s = es_trainer_evaluate(tr, &src, &l1, &a1, &e);
-        CHECK(s == ES_OK, "eval: %s", e.msg);
-        if (run == 0) {
-            printf("%s (%zu params): loss %.4f -> %.4f, accuracy %.3f -> %.3f (150 steps, %.2f s)\n",
-                   name, es_byte_model_n_params(m), l0, l1, a0, a1, dt);
-            CHECK(l1 < 0.5 * l0, "%s: loss did not fall enough: %.4f -> %.4f", name, l0, l1);
-            CHECK(a1 >= 0.95, "%s: accuracy %.3f", name, a1);
-            float probs[4];
-            const uint8_t *bb[2] = {(const uint8_t *)"abc de $$$ fg", (const uint8_t *)"abc de fgh ab"};
-            size_t ll[2] = {13, 13};
-            s = es_trainer_predict(tr, bb, ll, 2, probs, &e);
-            CHECK(s == ES_OK && probs[1] > 0.5f && probs[2] > 0.5f, "%s: predict %.3f %.3f", name,
-                  (double)probs[1], (double)probs[2]);
-        }
-        hashes[run] = es_params_hash(es_byte_model_params(m));
-        es_trainer_free(tr);
-        es_byte_model_free(m);
     }
-    CHECK(hashes[0] == hashes[1], "%s: 2 threads and 1 thread give different parameters", name);
+    double t0 = now();
+    s = es_trainer_run(tr, &src, &e);
+    CHECK(s == ES_OK, "run: %s", e.msg);
+    if (l1) {
+        double dt = now() - t0;
+        s = es_trainer_evaluate(tr, &src, l1, a1, &e);
+        CHECK(s == ES_OK, "eval: %s", e.msg);
+        printf("%s (%zu params): loss %.4f -> %.4f, accuracy %.3f -> %.3f (%d steps, %.2f s)\n",
+               name, es_byte_model_n_params(m), *l0, *l1, *a0, *a1, steps, dt);
+        float probs[4];
+        const uint8_t *bb[2] = {(const uint8_t *)"abc de $$$ fg", (const uint8_t *)"abc de fgh ab"};
+        size_t ll[2] = {13, 13};
+        s = es_trainer_predict(tr, bb, ll, 2, probs, &e);
+        CHECK(s == ES_OK && probs[1] > 0.5f && probs[2] > 0.5f, "%s: predict %.3f %.3f", name,
+              (double)probs[1], (double)probs[2]);
+    }
+    uint64_t h = es_params_hash(es_byte_model_params(m));
+    es_trainer_free(tr);
+    es_byte_model_free(m);
+    return h;
+}
+
+static void test_learn(es_byte_encoder enc) {
+    const char *name = es_byte_encoder_name(enc);
+    double l0 = 0, a0 = 0, l1 = 0, a1 = 0;
+    train(enc, 60, 2, &l0, &a0, &l1, &a1);
+    CHECK(l1 < 0.5 * l0, "%s: loss did not fall enough: %.4f -> %.4f", name, l0, l1);
+    CHECK(a1 >= 0.95, "%s: accuracy %.3f", name, a1);
+    /* thread-count independence: 20 steps are enough to expose any
+     * order-dependent reduction (every step feeds the next) */
+    uint64_t h2 = train(enc, 20, 2, NULL, NULL, NULL, NULL);
+    uint64_t h1 = train(enc, 20, 1, NULL, NULL, NULL, NULL);
+    CHECK(h1 == h2, "%s: 2 threads and 1 thread give different parameters", name);
 }
 
 /* eval forward of an inference workspace == eval forward of a training
@@ -194,6 +208,10 @@ static void test_folder(es_byte_encoder enc) {
     es_byte_config_default(&c, enc);
     strcpy(c.labels[0], "ham");
     strcpy(c.labels[1], "spam");
+    /* default shape at half the default max_bytes: same code paths, a
+     * quarter of the attention work (this runs under ASan too) */
+    c.max_bytes = 1024;
+    c.max_positions = 256;
     /* config.json round trip */
     char *json = NULL;
     es_status s = es_byte_config_to_json(&c, &json, &e);
@@ -210,7 +228,7 @@ static void test_folder(es_byte_encoder enc) {
     printf("default %s: %zu parameters (%.1f KB fp32)\n", name, np, np * 4 / 1024.0);
     s = es_byte_model_save_dir(bm, dir, &e);
     REQUIRE(s == ES_OK, "save: %s", e.msg);
-    uint8_t msg[2048];
+    uint8_t msg[1024];
     const char *pat = "From: a@b.c\nSubject: cheap meds, buy now!!! $$$ click http://x.y/z\n";
     for (size_t i = 0; i < sizeof msg; i++) msg[i] = (uint8_t)pat[i % strlen(pat)];
     es_byte_ws *ws = NULL;
@@ -240,14 +258,14 @@ static void test_folder(es_byte_encoder enc) {
     s = es_session_classify(ss, NULL, 0, pr2, 2);
     CHECK(s == ES_OK && fabsf(pr2[0] + pr2[1] - 1.0f) < 1e-6f, "empty input");
     uint8_t *big = malloc(5000);
-    memcpy(big, msg, 2048);
-    memset(big + 2048, 'Z', 5000 - 2048);
+    memcpy(big, msg, 1024);
+    memset(big + 1024, 'Z', 5000 - 1024);
     s = es_session_classify(ss, big, 5000, pr2, 2);
     CHECK(s == ES_OK && memcmp(pr, pr2, sizeof pr) == 0, "input cut to max_bytes");
     /* batch equals singles: a short input padded next to long ones must not
      * see their keys (key padding) */
     const uint8_t *bb[4] = {msg, (const uint8_t *)"hi there", big, (const uint8_t *)"x"};
-    size_t ll[4] = {2048, 8, 5000, 1};
+    size_t ll[4] = {1024, 8, 5000, 1};
     float pb[8], p1[2];
     s = es_session_classify_batch(ss, bb, ll, 4, pb);
     CHECK(s == ES_OK, "batch: %s", es_session_errmsg(ss));
@@ -264,15 +282,15 @@ static void test_folder(es_byte_encoder enc) {
         es_session_classify(ss, msg, sizeof msg, pr2, 2);
         best = fmin(best, now() - t0);
     }
-    printf("%s: classify 2,048 bytes: %.3f ms (1 thread); batch vs singles max diff %.3g\n", name,
+    printf("%s: classify 1,024 bytes: %.3f ms (1 thread); batch vs singles max diff %.3g\n", name,
            best * 1e3, worst);
     es_session_free(ss);
     es_model_free(m);
 
     /* hostile configs and weights */
     char head[160];
-    snprintf(head, sizeof head, "{\"model_type\": \"edgeseq-byte-classifier\", \"encoder\": \"%s\"",
-             name);
+    snprintf(head, sizeof head, "{\"model_type\": \"edgeseq-byte-classifier\", \"encoder\": \"%s\", "
+             "\"max_bytes\": 1024", name);
     char j[600];
     snprintf(j, sizeof j, "%s, \"d_ff\": 100}", head);
     expect_load(dir, j, ES_ERR_SHAPE, "tf.0.ffn.in.weight");
