@@ -1,8 +1,8 @@
 /*
  * A byte seq2seq model learns a synthetic task in seconds: reversing
  * lowercase words of 1..6 letters (bytes out). Trained with es_s2s_train
- * (AdamW, cosine schedule), then checked on held-out words: token loss
- * falls from ~log(257) to < 0.3 and greedy exact match > 80%. Also reports
+ * (AdamW, cosine schedule, 300 steps of 16), then checked on held-out words: token loss
+ * falls from ~log(257) to < 0.4 and greedy exact match > 70%. Also reports
  * how often the uint8 beam and the float beam return the same best
  * hypothesis on the trained model, and requires >= 90%.
  */
@@ -13,7 +13,7 @@
 
 #include <stdlib.h>
 
-enum { NTRAIN = 2000, NTEST = 200, MAXW = 6 };
+enum { NTRAIN = 2000, NTEST = 100, MAXW = 6 };
 
 typedef struct word {
     uint8_t s[MAXW];
@@ -64,7 +64,7 @@ int main(void) {
     c.d_model = 32;
     c.n_layers = 2;
     c.n_heads = 4;
-    c.d_ff = 64;
+    c.d_ff = 48;
     c.max_out = 8;
     es_s2s_model *m = NULL;
     es_error e;
@@ -73,9 +73,9 @@ int main(void) {
     double l0, x0;
     REQUIRE(es_s2s_evaluate(m, &test, 50, NULL, &l0, &x0, &e) == ES_OK, "%s", e.msg);
     es_train_params p = es_train_params_default();
-    p.batch_size = 32;
-    p.max_steps = 600;
-    p.lr = 3e-3f;
+    p.batch_size = 16;
+    p.max_steps = 300;
+    p.lr = 8e-3f;
     p.warmup_steps = 30;
     p.n_threads = 1;
     p.log_every = 50;
@@ -84,8 +84,8 @@ int main(void) {
     REQUIRE(es_s2s_evaluate(m, &test, 50, NULL, &l1, &x1, &e) == ES_OK, "%s", e.msg);
     printf("  held-out reverse: token loss %.3f -> %.3f, greedy exact match %.1f%% -> %.1f%%\n", l0, l1,
            100 * x0, 100 * x1);
-    CHECK(l0 > 4.0 && l1 < 0.3, "loss %.3f -> %.3f", l0, l1);
-    CHECK(x1 > 0.8, "exact match %.3f", x1);
+    CHECK(l0 > 4.0 && l1 < 0.4, "loss %.3f -> %.3f", l0, l1);
+    CHECK(x1 > 0.7, "exact match %.3f", x1);
 
     /* uint8 vs float beam on the trained model */
     es_s2s_ws *ws = NULL;
