@@ -62,8 +62,12 @@ struct es_trainer {
     es_dist *dist;
     int rank, world;
     uint64_t *rng_all;         /* (world, 4) every rank's RNG state, for checkpoints */
-    double *sync;              /* (4 + world) per-step agreement buffer */
+    double *sync;              /* (SYNC_HEAD + 2 * world) per-step agreement buffer */
 };
+
+/* Agreement buffer: loss sum, byte count, then per rank its status, then
+ * per rank its training-set size. */
+#define SYNC_HEAD 2
 
 static double now_s(void) {
     struct timespec ts;
@@ -315,8 +319,10 @@ es_status es_trainer_step(es_trainer *tr, const es_example_source *src, double *
     int V = es_byte_model_config(m)->n_labels, B = tr->p.batch_size;
     uint8_t **copies = NULL;
     if (!s && !src->array) {
+        /* no early return: with data parallelism the failure must reach
+         * the agreement below, or the other ranks would wait forever */
         copies = es_calloc((size_t)B, sizeof *copies);
-        if (!copies) return es_errf(err, ES_ERR_NOMEM, "trainer: out of memory");
+        if (!copies) s = es_errf(err, ES_ERR_NOMEM, "trainer: out of memory");
         for (int b = 0; b < B && !s; b++)
             if (!(copies[b] = es_malloc((size_t)tr->p.max_bytes)))
                 s = es_errf(err, ES_ERR_NOMEM, "trainer: out of memory");
@@ -866,48 +872,48 @@ static es_status dist_agree_root(es_trainer *tr, es_status s, const char *what, 
 /* Every rank did something that may fail (a callback): all return the
  * first failing rank's status; that rank keeps its own message. */
 static es_status dist_agree_all(es_trainer *tr, es_status s, const char *what, es_error *err) {
-    double *v = tr->sync;
-    memset(v, 0, (4 + (size_t)tr->world) * sizeof *v);
-    v[4 + tr->rank] = (double)s;
-    es_status s2 = es_dist_allreduce_f64(tr->dist, v, 4 + (size_t)tr->world, err);
+    double *v = tr->sync, *st = v + SYNC_HEAD;
+    memset(v, 0, (SYNC_HEAD + 2 * (size_t)tr->world) * sizeof *v);
+    st[tr->rank] = (double)s;
+    es_status s2 = es_dist_allreduce_f64(tr->dist, v, SYNC_HEAD + 2 * (size_t)tr->world, err);
     if (s2) return s2;
     for (int r = 0; r < tr->world; r++) {
-        if (v[4 + r] == 0.0) continue;
+        if (st[r] == 0.0) continue;
         if (r == tr->rank) return s;
-        return es_errf(err, (es_status)v[4 + r], "%s failed on rank %d at step %" PRId64 " (%s; see its message)",
-                       what, r, tr->step, es_status_str((es_status)v[4 + r]));
+        return es_errf(err, (es_status)st[r], "%s failed on rank %d at step %" PRId64 " (%s; see its message)",
+                       what, r, tr->step, es_status_str((es_status)st[r]));
     }
     return ES_OK;
 }
 
-/* The one collective of a step before the gradient sum: (loss sum, byte
- * count, n, n², status of every rank). Every rank learns whether any rank
- * failed (all return the first failing rank's code, none waits forever in
- * the gradient all-reduce) and whether all sources have the same size: Σn²
- * · world = (Σn)² holds exactly (n < 2^26 keeps both sides exact in
- * double) iff every n is equal, by Cauchy–Schwarz. */
+/* The one collective of a step before the gradient sum (sum of a buffer
+ * where each rank fills its own slots, i.e. an all-gather). Every rank
+ * learns the same things: whether any rank failed (all return the first
+ * failing rank's code; none waits forever in the gradient all-reduce) and
+ * whether all sources have the same size (sizes < 2^53 are exact). */
 static es_status dist_step_sync(es_trainer *tr, es_status s, size_t n, double *total,
                                 double *bytes, es_error *err) {
-    double *v = tr->sync;
+    double *v = tr->sync, *st = v + SYNC_HEAD;
     int W = tr->world;
-    memset(v, 0, (4 + (size_t)W) * sizeof *v);
+    double *ns = st + W;
+    memset(v, 0, (SYNC_HEAD + 2 * (size_t)W) * sizeof *v);
     v[0] = s ? 0.0 : *total;
     v[1] = *bytes;
-    v[2] = (double)n;
-    v[3] = (double)n * (double)n;
-    v[4 + tr->rank] = (double)s;
-    es_status s2 = es_dist_allreduce_f64(tr->dist, v, 4 + (size_t)W, err);
+    st[tr->rank] = (double)s;
+    ns[tr->rank] = (double)n;
+    es_status s2 = es_dist_allreduce_f64(tr->dist, v, SYNC_HEAD + 2 * (size_t)W, err);
     if (s2) return s2;
     for (int r = 0; r < W; r++) {
-        if (v[4 + r] == 0.0) continue;
+        if (st[r] == 0.0) continue;
         if (r == tr->rank) return s;
-        return es_errf(err, (es_status)v[4 + r], "trainer: rank %d failed at step %" PRId64 " (%s; see its message)",
-                       r, tr->step + 1, es_status_str((es_status)v[4 + r]));
+        return es_errf(err, (es_status)st[r], "trainer: rank %d failed at step %" PRId64 " (%s; see its message)",
+                       r, tr->step + 1, es_status_str((es_status)st[r]));
     }
-    if (v[3] * (double)W != v[2] * v[2])
-        return es_errf(err, ES_ERR_ARG, "trainer: ranks have training sets of different sizes "
-                       "(this rank %zu examples, mean over ranks %.1f); every rank needs the whole set", n,
-                       v[2] / (double)W);
+    for (int r = 1; r < W; r++)
+        if (ns[r] != ns[0])
+            return es_errf(err, ES_ERR_ARG, "trainer: ranks have training sets of different sizes "
+                           "(rank 0 %.0f, rank %d %.0f examples); every rank needs the whole set",
+                           ns[0], r, ns[r]);
     *total = v[0];
     *bytes = v[1];
     return ES_OK;
@@ -938,7 +944,7 @@ es_status es_trainer_set_dist(es_trainer *tr, es_dist *d, es_error *err) {
     if ((s = es_dist_bcast(d, &h0, sizeof h0, 0, err))) return s;
     if (!bad[1] && !bad[2] && h != h0) bad[0] = 1;
     uint64_t *rng_all = es_calloc(4 * (size_t)W, sizeof *rng_all);
-    double *sync = es_calloc(4 + (size_t)W, sizeof *sync);
+    double *sync = es_calloc(SYNC_HEAD + 2 * (size_t)W, sizeof *sync);
     if (!rng_all || !sync) bad[2] = 1;
     if ((s = es_dist_allreduce_f64(d, bad, 3, err))) {
         es_free(rng_all);
