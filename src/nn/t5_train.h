@@ -38,7 +38,7 @@ typedef struct es_t5_grads {
 
 /* One teacher-forcing batch (borrowed). ids/mask (B, S), mask 1 = token,
  * right-padded; dec_in (B, T) = [start] + target[:-1]; labels (B, T) with
- * -100 where ignored (padding). Ids must be < V (caller validated). */
+ * -100 where ignored (padding). Ids outside [0, V) are ES_ERR_ARG. */
 typedef struct es_t5_batch {
     int B, S, T;
     const int32_t *ids, *mask;
