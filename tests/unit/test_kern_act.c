@@ -13,6 +13,24 @@
 #include <float.h>
 #include <stdint.h>
 
+#ifdef ES_ACT_TEST_EMU_AVX512
+/* dev/perf/emu_act_avx512.sh: the AVX-512 variant, built with scalar
+ * stand-ins for its intrinsics, tested as if this CPU had AVX-512 */
+static const es_kern_table *table_of(const char *isa) {
+    static es_kern_table emu;
+    if (strcmp(isa, "avx512") != 0) return es_kern_get(isa);
+    emu = *es_kern_ref();
+    emu.isa = "avx512";
+    emu.exp = es_exp_avx512;
+    emu.sigmoid = es_sigmoid_avx512;
+    emu.tanh = es_tanh_avx512;
+    emu.gelu = es_gelu_avx512;
+    return &emu;
+}
+#else
+#define table_of es_kern_get
+#endif
+
 enum { F_EXP, F_SIGMOID, F_TANH, F_GELU, F_COUNT };
 static const char *const k_fn_names[F_COUNT] = {"exp", "sigmoid", "tanh", "gelu"};
 
@@ -216,7 +234,7 @@ int main(void) {
     const char *isas[] = {"ref", "avx2", "avx512"};
     int n_tested = 0;
     for (int k = 0; k < 3; k++) {
-        const es_kern_table *t = es_kern_get(isas[k]);
+        const es_kern_table *t = table_of(isas[k]);
         if (!t) {
             printf("%s: not usable on this CPU, skipped\n", isas[k]);
             continue;
