@@ -96,6 +96,29 @@ void es_byte_qrnn_ws_free(es_byte_ws *ws) {
     es_free_aligned(ws->gG);
 }
 
+/* Dropout on a layer output, per sequence in parallel: one draw from the
+ * caller's rng seeds a stream per sequence (the mask is a function of the
+ * rng state alone, for any thread count); only valid rows are drawn (pad
+ * rows are zero and their gradients are zero, whatever their mask). */
+typedef struct drop_job {
+    float *x;
+    uint8_t *mask;
+    const es_seq *s;
+    int De;
+    float p;
+    uint64_t seed;
+} drop_job;
+
+static void drop_task(void *ctx, int task, int n_tasks) {
+    const drop_job *j = ctx;
+    for (int b = task; b < j->s->B; b += n_tasks) {
+        es_rng r;
+        es_rng_seed(&r, j->seed + (uint64_t)b * 0x9e3779b97f4a7c15ull);
+        size_t r0 = es_seq_row(j->s, b, 0) * (size_t)j->De;
+        es_dropout_forward(j->x + r0, j->mask + r0, (size_t)j->s->len[b] * (size_t)j->De, j->p, &r);
+    }
+}
+
 void es_byte_qrnn_forward(es_byte_ws *ws, int train, es_rng *rng) {
     const es_byte_model *m = ws->m;
     const es_byte_config *c = &m->cfg;
@@ -113,8 +136,11 @@ void es_byte_qrnn_forward(es_byte_ws *ws, int train, es_rng *rng) {
             es_qrnn_forward(ws->pool, ws->qh[l] + d * H, De, ws->qG[l][d], ws->qc[l][d],
                             ws->qz[l][d], s1, H, d, c->zoneout, train, rng);
         }
-        if (train && c->dropout > 0.0f)
-            es_dropout_forward(ws->qh[l], ws->qdrop[l], rows1 * (size_t)De, c->dropout, rng);
+        if (train && c->dropout > 0.0f) {
+            drop_job dj = {ws->qh[l], ws->qdrop[l], s1, De, c->dropout, es_rng_next(rng)};
+            int nt = ES_MIN(s1->B, es_pool_threads(ws->pool));
+            es_pool_run(nt > 1 ? ws->pool : NULL, nt, drop_task, &dj);
+        }
         x = ws->qh[l];
     }
     ws->enc = ws->qh[c->qrnn_layers - 1];

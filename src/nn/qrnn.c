@@ -17,6 +17,7 @@ typedef struct qrnn_job {
     float *h, *G, *c, *dG;
     const float *dh, *cG, *cc;
     const float *zero; /* (H) zeros: c_{-1} */
+    uint64_t zseed;    /* zoneout: one draw from the caller's rng per call */
     const uint8_t *zmask;
     const es_seq *s;
     int ldh, H, reverse, train, use_mask;
@@ -33,6 +34,20 @@ static void fwd_seq(const qrnn_job *j, int b) {
     int H = j->H, L = s->len[b];
     float q = 1.0f - j->p;
     int eval_zone = !j->use_mask && !j->train && j->p > 0.0f;
+    if (j->use_mask) {
+        /* this sequence's own stream (seeded from the call's draw and b), in
+         * (position, channel) order: the mask does not depend on which
+         * thread runs the sequence. The mask is es_rng_uniformf(r) < p,
+         * decided on the integer: u = n·2^-24 with n = next >> 40, and
+         * n < p·2^24 <=> n < ceil(p·2^24) (exact in double). */
+        es_rng r;
+        es_rng_seed(&r, j->zseed + (uint64_t)b * 0xd1342543de82ef95ull);
+        uint64_t thr = (uint64_t)ceil((double)j->p * 16777216.0);
+        for (int t = 0; t < L; t++) {
+            uint8_t *zm = j->zmask + es_seq_row(s, b, t) * (size_t)H;
+            for (int i = 0; i < H; i++) zm[i] = (es_rng_next(&r) >> 40) < thr;
+        }
+    }
     for (int k = 0; k < L; k++) {
         int t = j->reverse ? L - 1 - k : k;
         size_t row = es_seq_row(s, b, t);
@@ -98,17 +113,7 @@ void es_qrnn_forward(es_pool *pool, float *h, int ldh, float *G, float *c, uint8
     j.p = p;
     j.use_mask = train && p > 0.0f && zmask;
     j.zero = k_zeros;
-    if (j.use_mask) {
-        /* serial draw in (sequence, position, channel) order. The mask is
-         * es_rng_uniformf(rng) < p, decided on the integer: u = n·2^-24 with
-         * n = next >> 40, and n < p·2^24 <=> n < ceil(p·2^24) (exact in double) */
-        uint64_t thr = (uint64_t)ceil((double)p * 16777216.0);
-        for (int b = 0; b < s->B; b++)
-            for (int t = 0; t < s->len[b]; t++) {
-                uint8_t *zm = zmask + es_seq_row(s, b, t) * (size_t)H;
-                for (int i = 0; i < H; i++) zm[i] = (es_rng_next(rng) >> 40) < thr;
-            }
-    }
+    if (j.use_mask) j.zseed = es_rng_next(rng);
     zero_pad_cols(s, h, ldh, H);
     int nt = ES_MIN(s->B, es_pool_threads(pool));
     es_pool_run(nt > 1 ? pool : NULL, nt, fwd_task, &j);

@@ -27,8 +27,9 @@
 
 /* G (rows, 3H): pre-activations in, activations [z|f|o] out (f before
  * zoneout). h: output columns h[row*ldh + i], i < H (pads zeroed).
- * c (rows, H): cell cache. zmask (rows, H): zoneout mask drawn from rng
- * when train && p > 0 (serially: deterministic), else unused (may be NULL). */
+ * c (rows, H): cell cache. zmask (rows, H): zoneout mask when train && p > 0,
+ * else unused (may be NULL): one draw from rng seeds a stream per sequence,
+ * so the masks are a function of the rng state alone (any thread count). */
 void es_qrnn_forward(es_pool *pool, float *h, int ldh, float *G, float *c, uint8_t *zmask,
                      const es_seq *s, int H, int reverse, float p, int train, es_rng *rng);
 /* dG (rows, 3H) overwritten with gradients w.r.t. the pre-activations
