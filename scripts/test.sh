@@ -3,14 +3,16 @@
 # Installs build dependencies (Debian, when run as root), then:
 #   1. release build + ctest
 #   2. Debug build with ASan+UBSan + ctest (leak checking on)
-#   3. libFuzzer smoke run of every parser fuzzer (clang), corpus first
+#   3. MPI build (-DES_MPI=ON): data-parallel training test under mpirun -n 2
+#   4. libFuzzer smoke run of every parser fuzzer (clang), corpus first
 # Prints one final line "N passed, N failed" over all stages and exits
 # non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=""
-  for p in build-essential cmake ninja-build pkg-config libjson-c-dev clang libclang-rt-14-dev; do
+  for p in build-essential cmake ninja-build pkg-config libjson-c-dev clang libclang-rt-14-dev \
+           libopenmpi-dev openmpi-bin; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
   done
   if [ -n "$need" ]; then
@@ -43,6 +45,17 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DES_SANITIZE=ON >/de
   cmake --build build-asan -j "$jobs" || { echo "$passed passed, $((failed + 1)) failed (asan build)"; exit 1; }
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest build-asan asan+ubsan
+
+if command -v mpiexec >/dev/null; then
+  if cmake -S . -B build-mpi -G Ninja -DCMAKE_BUILD_TYPE=Release -DES_MPI=ON >/dev/null &&
+     cmake --build build-mpi -j "$jobs" >/dev/null; then
+    echo "== ctest: mpi (data-parallel training, mpirun -n 2) =="
+    (cd build-mpi && ctest -L mpi --output-on-failure) 2>&1 | tee "$log"
+    if grep -qE "100% tests passed" "$log"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  else
+    echo "mpi build failed"; failed=$((failed + 1))
+  fi
+fi
 
 if command -v clang >/dev/null; then
   echo "== fuzz smoke (${fuzz_seconds}s per target) =="
