@@ -56,6 +56,15 @@ typedef void (*es_attn_row_fn)(float *out, const float *q, const float *K, const
                                ptrdiff_t ldk, ptrdiff_t ldv, const float *bias,
                                const int32_t *mask, float *scr, int nk, int dk);
 
+/* Integer GEMM for int8 inference (src/quant): C(M,N) (+)= A(M,K)·B(N,K)ᵀ
+ * with A uint8 (activation codes), B int8 (weight codes), C int32; lda,
+ * ldb, ldc are row strides in elements; acc = 0 overwrites, 1 adds. Exact
+ * (integer) for K <= 65536, so every variant gives the _ref bits for any
+ * thread count; rows may overlap as for the float GEMMs (convolution
+ * windows). No allocation. */
+typedef void (*es_qgemm_fn)(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
+                            const int8_t *B, int ldb, int M, int N, int K, int acc);
+
 typedef struct es_kern_table {
     const char *isa; /* "ref", "avx2", "avx512" */
     es_gemm_fn gemm_nt;
@@ -65,6 +74,8 @@ typedef struct es_kern_table {
     es_act_fn exp, sigmoid, tanh, gelu;
     /* one-row attention (appended; see es_attn_row_fn below) */
     es_attn_row_fn attn_row;
+    /* integer GEMM (appended; see es_qgemm_fn below) */
+    es_qgemm_fn qgemm_nt;
 } es_kern_table;
 
 /* The table for this CPU (chosen once, thread-safe). */
@@ -129,5 +140,12 @@ void es_attn_row_ref(float *out, const float *q, const float *K, const float *V,
 void es_attn_row_avx2(float *out, const float *q, const float *K, const float *V, ptrdiff_t ldk,
                       ptrdiff_t ldv, const float *bias, const int32_t *mask, float *scr, int nk,
                       int dk);
+
+/* Integer GEMM (contract above es_qgemm_fn). _avx2: only when es_kern_get
+ * says the ISA is usable; the AVX-512 table uses it too. */
+void es_qgemm_nt_ref(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
+                     const int8_t *B, int ldb, int M, int N, int K, int acc);
+void es_qgemm_nt_avx2(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
+                      const int8_t *B, int ldb, int M, int N, int K, int acc);
 
 #endif

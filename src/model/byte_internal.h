@@ -102,7 +102,9 @@ struct es_byte_ws {
     float *part;                     /* (B, wmax + 1) */
     float *dpooled;                  /* (B, d_enc) */
     struct byte_front *front;        /* front-end tables (byte_front.c) */
+    struct es_byte_qat *qat;         /* QAT / int8 state (src/quant/byte_qat.c), NULL when off */
 };
+typedef struct es_byte_qat es_byte_qat;
 
 struct json_object;
 /* Builds a model from a parsed config.json object and an open weight set

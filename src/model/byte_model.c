@@ -23,6 +23,7 @@
 #include "nn/gbst.h"
 #include "nn/linear.h"
 #include "model/byte_front.h"
+#include "quant/byte_qat.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -179,6 +180,7 @@ static es_status config_from_obj(es_byte_config *c, struct json_object *o, es_er
     if (!has_mp) c->max_positions = (c->max_bytes + c->downsample - 1) / c->downsample;
     if ((s = get_float(o, "zoneout", &c->zoneout, 0.0, 0.999, err))) return s;
     if ((s = get_float(o, "dropout", &c->dropout, 0.0, 0.999, err))) return s;
+    if ((s = es_qat_config_from_json(&c->qat, o, err))) return s;
     struct json_object *arr = NULL;
     if (json_object_object_get_ex(o, "pool_windows", &arr) && arr &&
         json_object_get_type(arr) != json_type_null) {
@@ -279,6 +281,7 @@ es_status es_byte_config_to_json(const es_byte_config *c, char **out, es_error *
         }
     }
     ADDD("dropout", c->dropout);
+    es_qat_config_to_json(&c->qat, o);
 #undef ADDI
 #undef ADDD
     const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
@@ -323,14 +326,14 @@ static es_status register_params(es_byte_model *m, es_error *err) {
     s = c->encoder == ES_BYTE_QRNN ? es_byte_qrnn_register(m, err) : es_byte_tf_register(m, err);
     if (s) return s;
     m->pool_w = m->head_w = m->head_b = -1;
-    if (c->n_labels == 0) return ES_OK; /* encoder only */
+    if (c->n_labels == 0) return es_byte_qat_register(m, err); /* encoder only */
     if ((s = add(m, &m->pool_w, "pool.weight", 2, 1, m->d_enc, 0, ES_INIT_GLOROT, 1.0f, m->d_enc,
                  1, 1, err)) ||
         (s = add(m, &m->head_w, "head.weight", 2, c->n_labels, m->d_enc, 0, ES_INIT_GLOROT, 1.0f,
                  m->d_enc, c->n_labels, 1, err)) ||
         (s = add(m, &m->head_b, "head.bias", 1, c->n_labels, 0, 0, ES_INIT_ZERO, 0, 0, 0, 0, err)))
         return s;
-    return ES_OK;
+    return es_byte_qat_register(m, err);
 }
 
 static es_status model_alloc(es_byte_model **out, const es_byte_config *cfg, es_error *err) {
@@ -412,7 +415,11 @@ static es_status bind_weights(es_byte_model *m, es_weights *w, es_error *err) {
     for (int i = 0; i < m->ps.n; i++) {
         const es_param *p = &m->ps.p[i];
         const es_tensor_view *t = NULL;
-        es_status s = es_model_tensor(w, p->name, p->ndim, p->shape, false, &t, err);
+        int done = 0; /* int8 exports: I8 codes + scales (src/quant/byte_qat.c) */
+        es_status s = es_byte_qat_bind(m->ps.data + p->offset, p, w, &done, err);
+        if (s) return s;
+        if (done) continue;
+        s = es_model_tensor(w, p->name, p->ndim, p->shape, false, &t, err);
         if (s) return s;
         s = es_tensor_to_f32(m->ps.data + p->offset, t, err);
         if (s) return s;
@@ -508,9 +515,9 @@ es_status es_byte_ws_new(es_byte_ws **out, const es_byte_model *m, int max_batch
             }                                                                                 \
             memset((ptr), 0, bytes_);                                                         \
         }
+        /* ws->emb, ws->u, ws->g0c stay NULL: the front end works on per-byte
+         * tables (byte_front.c), not per-position rows */
         TRY_ALLOC(ws->ids, rows0);
-        TRY_ALLOC(ws->emb, rows0 * (size_t)E);
-        if (c->d_embed) TRY_ALLOC(ws->u, rows0 * (size_t)D);
         TRY_ALLOC(ws->c, rows0 * (size_t)D);
         TRY_ALLOC(ws->cand, (size_t)M * rows0 * (size_t)D);
         TRY_ALLOC(ws->alpha0, rows0 * (size_t)M);
@@ -522,12 +529,12 @@ es_status es_byte_ws_new(es_byte_ws **out, const es_byte_model *m, int max_batch
         if (training) {
             TRY_ALLOC(ws->g0a, rows0 * (size_t)ES_MAX(D, E));
             TRY_ALLOC(ws->g0b, rows0 * (size_t)ES_MAX(D, E));
-            TRY_ALLOC(ws->g0c, rows0 * (size_t)ES_MAX(D, E));
             TRY_ALLOC(ws->gds, rows0 * (size_t)M);
         }
 #undef TRY_ALLOC
         s = c->encoder == ES_BYTE_QRNN ? es_byte_qrnn_ws_alloc(ws, err) : es_byte_tf_ws_alloc(ws, err);
         if (!s) s = es_byte_front_alloc(ws, err);
+        if (!s) s = es_byte_qat_ws_alloc(ws, err);
     } while (0);
     if (s) {
         es_byte_ws_free(ws);
@@ -542,6 +549,7 @@ void es_byte_ws_free(es_byte_ws *ws) {
     if (ws->m->cfg.encoder == ES_BYTE_QRNN) es_byte_qrnn_ws_free(ws);
     else es_byte_tf_ws_free(ws);
     es_byte_front_free(ws);
+    es_byte_qat_ws_free(ws);
     es_free(ws->len0);
     es_free(ws->len1);
     float *fl[] = {ws->emb, ws->u, ws->c, ws->cand, ws->alpha0, ws->x1, ws->pooled, ws->dpooled,
@@ -586,6 +594,7 @@ es_status es_byte_encode(es_byte_ws *ws, const es_byte_model *m, const uint8_t *
     for (size_t i = 0; i < rows0; i++) ws->ids[i] = -1;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < ws->len0[b]; t++) ws->ids[es_seq_row(s0, b, t)] = bytes[b][t];
+    m = es_byte_qat_enter(ws, m, train); /* fake-quantized shadow model when QAT is active */
     const es_params *ps = &m->ps;
     /* embedding [→ bottleneck] → causal conv, by per-byte tables */
     es_byte_front_forward(ws, m);
@@ -593,6 +602,7 @@ es_status es_byte_encode(es_byte_ws *ws, const es_byte_model *m, const uint8_t *
                     es_params_data(ps, m->score_b)[0], s0, &ws->s1, D, M, r);
     if (c->encoder == ES_BYTE_QRNN) es_byte_qrnn_forward(ws, train, rng);
     else es_byte_tf_forward(ws, train, rng);
+    es_byte_qat_leave(ws);
     return ES_OK;
 }
 
@@ -604,6 +614,7 @@ es_status es_byte_forward(es_byte_ws *ws, const es_byte_model *m, const uint8_t 
         return es_errf(err, ES_ERR_ARG, "byte forward: encoder-only model has no classification head");
     es_status st = es_byte_encode(ws, m, bytes, lens, B, train, rng, err);
     if (st) return st;
+    m = es_byte_qat_model(ws, m);
     es_pool *pool = ws->pool;
     const es_params *ps = &m->ps;
     es_attnpool_forward(pool, ws->pooled, ws->palpha, ws->enc, es_params_data(ps, m->pool_w),
@@ -624,6 +635,7 @@ es_status es_byte_backward(es_byte_ws *ws, es_byte_model *m, const float *dlogit
     if (!m->ps.grad) return es_errf(err, ES_ERR_ARG, "byte backward: gradients not enabled");
     if (c->n_labels == 0)
         return es_errf(err, ES_ERR_ARG, "byte backward: encoder-only model has no classification head");
+    m = es_byte_qat_model(ws, m);
     es_pool *pool = ws->pool;
     es_params *ps = &m->ps;
     int B = ws->B;
@@ -650,6 +662,7 @@ es_status es_byte_encode_backward(es_byte_ws *ws, es_byte_model *m, const float 
 /* Encoder backward from dEnc in ws->gA (layout s_enc) down to the byte
  * embedding; adds parameter gradients. */
 static es_status encode_backward(es_byte_ws *ws, es_byte_model *m) {
+    m = es_byte_qat_model(ws, m);
     const es_byte_config *c = &m->cfg;
     es_pool *pool = ws->pool;
     es_params *ps = &m->ps;

@@ -26,6 +26,7 @@
 #include "core/pool.h"
 #include "core/rng.h"
 #include "nn/params.h"
+#include "quant/quant.h"
 
 #define ES_BYTE_MAX_LAYERS 16
 #define ES_BYTE_MAX_LABELS 64
@@ -65,6 +66,8 @@ typedef struct es_byte_config {
     int pool_windows[ES_BYTE_MAX_LAYERS]; /* funnel: query pooling stride before layer i (1 = none) */
     /* regularisation (training only) */
     float dropout;                        /* on encoder outputs and the pooled vector */
+    /* in-training quantization / int8 export (appended; src/quant/quant.h) */
+    es_qat_config qat;                    /* JSON key "qat"; qat.enabled = 0 when absent */
 } es_byte_config;
 
 /* Defaults for an encoder (the ByteQRNN default is the shipped spam filter

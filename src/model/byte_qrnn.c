@@ -14,6 +14,7 @@
 #include "nn/dropout.h"
 #include "nn/linear.h"
 #include "nn/qrnn.h"
+#include "quant/byte_qat.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -130,9 +131,12 @@ void es_byte_qrnn_forward(es_byte_ws *ws, int train, es_rng *rng) {
     for (int l = 0; l < c->qrnn_layers; l++) {
         int din = l ? De : c->d_model;
         for (int d = 0; d < n_dirs(c); d++) {
-            es_conv1d_forward(ws->pool, ws->qG[l][d], x, es_params_data(ps, m->qw[l][d]),
-                              es_params_data(ps, m->qb[l][d]), (size_t)ws->m1,
-                              rows1 - (size_t)ws->m1, d ? 0 : -(k - 1), k, din, 3 * H);
+            if (ws->qat) /* fake-quant / int8 gates (src/quant/byte_qat.c) */
+                es_byte_qat_gates(ws, l, d, x, din, train);
+            else
+                es_conv1d_forward(ws->pool, ws->qG[l][d], x, es_params_data(ps, m->qw[l][d]),
+                                  es_params_data(ps, m->qb[l][d]), (size_t)ws->m1,
+                                  rows1 - (size_t)ws->m1, d ? 0 : -(k - 1), k, din, 3 * H);
             es_qrnn_forward(ws->pool, ws->qh[l] + d * H, De, ws->qG[l][d], ws->qc[l][d],
                             ws->qz[l][d], s1, H, d, c->zoneout, train, rng);
         }
@@ -163,11 +167,13 @@ void es_byte_qrnn_backward(es_byte_ws *ws, es_byte_model *m, float *denc, float 
             es_qrnn_backward(ws->pool, ws->gG, cur + d * H, De, ws->qG[l][d], ws->qc[l][d],
                              ws->qz[l][d], s1, H, d, c->zoneout, 1);
             es_conv1d_backward(ws->pool, nxt, es_params_grad(ps, m->qw[l][d]),
-                               es_params_grad(ps, m->qb[l][d]), ws->gG, xin,
+                               es_params_grad(ps, m->qb[l][d]), ws->gG,
+                               ws->qat ? es_byte_qat_input(ws, l, xin) : xin,
                                es_params_data(ps, m->qw[l][d]), (size_t)ws->m1,
                                rows1 - (size_t)ws->m1, d ? 0 : -(k - 1), k, din, 3 * H);
         }
         es_seq_zero_pads(s1, nxt, din, din);
+        if (ws->qat) es_byte_qat_input_backward(ws, l, nxt, xin, din); /* STE */
         float *t = cur;
         cur = nxt;
         nxt = t;

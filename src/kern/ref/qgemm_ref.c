@@ -1,0 +1,44 @@
+/*
+ * qgemm_ref.c — scalar reference of the integer GEMM (kern.h, es_qgemm_fn):
+ *   C(M,N) (+)= A(M,K) · B(N,K)ᵀ,  A uint8 activations, B int8 weights,
+ *   C int32.
+ * Integer arithmetic is exact and associative, so every variant must give
+ * the same bits as this one (tests/unit/test_kern_qgemm.c checks equality,
+ * not a tolerance). Work is split over the pool by blocks of output rows.
+ */
+#include "kern/kern.h"
+
+typedef struct qgemm_job {
+    int32_t *C;
+    const uint8_t *A;
+    const int8_t *B;
+    int ldc, lda, ldb, M, N, K, acc;
+} qgemm_job;
+
+static void qnt_task(void *ctx, int task, int n_tasks) {
+    const qgemm_job *j = ctx;
+    int r0 = (int)((long)j->M * task / n_tasks), r1 = (int)((long)j->M * (task + 1) / n_tasks);
+    for (int i = r0; i < r1; i++) {
+        const uint8_t *a = j->A + (size_t)i * (size_t)j->lda;
+        int32_t *c = j->C + (size_t)i * (size_t)j->ldc;
+        for (int n = 0; n < j->N; n++) {
+            const int8_t *b = j->B + (size_t)n * (size_t)j->ldb;
+            int32_t s = 0;
+            for (int k = 0; k < j->K; k++) s += (int32_t)a[k] * (int32_t)b[k];
+            c[n] = j->acc ? c[n] + s : s;
+        }
+    }
+}
+
+void es_qgemm_nt_ref(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
+                     const int8_t *B, int ldb, int M, int N, int K, int acc) {
+    if (M <= 0 || N <= 0) return;
+    qgemm_job j = {C, A, B, ldc, lda, ldb, M, N, K, acc};
+    double work = (double)M * N * K;
+    int nt = 1;
+    if (pool && work >= 65536.0) {
+        nt = es_pool_threads(pool) * 4;
+        if (nt > M) nt = M;
+    }
+    es_pool_run(nt > 1 ? pool : NULL, nt, qnt_task, &j);
+}

@@ -1,0 +1,414 @@
+/*
+ * byte_qat.c — QAT and int8 inference hooks of the byte models (contracts
+ * in byte_qat.h; equations in quant.h and docs/quantization.md).
+ *
+ * Per workspace (struct es_byte_qat): the shadow model and its buffer of
+ * fake-quantized weights (rebuilt when the master weights differ bitwise
+ * from the snapshot it was built from, so an inference workspace builds it
+ * once), the per-layer grids and fake-quantized QRNN inputs of the last
+ * forward (the backward needs them), and for an int8 export the packed
+ * int8 gate weights, their per-row sums and the uint8 / int32 buffers.
+ *
+ * Integer gate conv (layer input x (rows1, din), codes a = q(x) with zero
+ * point z and scale s_a; weight codes w (3H, k, din) with row scales s_w):
+ *   acc[r][n] = Σ_j Σ_c a[r + shift + j][c] · w[n][j][c]     (int32, exact)
+ *   G[r][n]   = (acc[r][n] − z·Σ_{j,c} w[n][j][c]) · (s_a·s_w[n]) + b[n]
+ * which is Σ (a − z)·s_a · w·s_w + b: the float conv of the fake-quant
+ * graph, computed in integers (only the final scaling rounds). Zero rows
+ * (pads, margins) quantize to z exactly, so their taps cancel as the
+ * zeros of the float conv do.
+ */
+#include "quant/byte_qat.h"
+
+#include "io/fileio.h"
+#include "io/weights.h"
+#include "kern/kern.h"
+#include "model/model_internal.h"
+#include "nn/linear.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct es_byte_qat {
+    const es_byte_model *user;   /* the caller's model during a forward */
+    es_byte_model shadow;        /* user's struct with ps.data = wq */
+    float *wq, *snap;            /* (ps.total) fake-quantized weights, masters they came from */
+    int wq_valid;
+    int active, trained, first;  /* last forward: quantized? training? first training forward? */
+    int ri, ci;                  /* qat.act_range, qat.updates (-1 absent) */
+    int npts;                    /* activation points (QRNN layers; 0 otherwise) */
+    es_qparams qp[ES_BYTE_MAX_LAYERS];
+    int has_qp[ES_BYTE_MAX_LAYERS];
+    float *xq[ES_BYTE_MAX_LAYERS];          /* (rows1, din) fake-quantized layer inputs */
+    /* int8 inference (int8 export, eval forwards) */
+    int int8;
+    int8_t *w8[ES_BYTE_MAX_LAYERS][2];      /* (3H, k, din) */
+    float *sw[ES_BYTE_MAX_LAYERS][2];       /* (3H) row scales */
+    int32_t *wsum[ES_BYTE_MAX_LAYERS][2];   /* (3H) Σ of each row's codes */
+    uint8_t *xu8;                           /* (rows1, din max) */
+    int32_t *acc;                           /* (rows1, 3H) */
+};
+
+/* ---- config ------------------------------------------------------------- */
+
+es_status es_qat_config_from_json(es_qat_config *c, struct json_object *cfg, es_error *err) {
+    memset(c, 0, sizeof *c);
+    struct json_object *q = NULL;
+    if (!json_object_object_get_ex(cfg, "qat", &q) || json_object_get_type(q) == json_type_null)
+        return ES_OK;
+    if (json_object_get_type(q) != json_type_object)
+        return es_errf(err, ES_ERR_FORMAT, "config.json: qat must be an object");
+    *c = es_qat_config_default();
+    const char *wmode = NULL;
+    bool act = true, i8 = false;
+    double decay = 0.0;
+    int64_t start = 0;
+    es_status s;
+    if ((s = es_config_string(q, "weights", false, &wmode, err)) ||
+        (s = es_config_bool(q, "activations", false, true, &act, err)) ||
+        (s = es_config_float(q, "ema_decay", false, 0.99, 0.0, 0.999999, &decay, err)) ||
+        (s = es_config_int(q, "start_step", false, 0, 0, INT64_C(1) << 40, &start, err)) ||
+        (s = es_config_bool(q, "int8", false, false, &i8, err)))
+        return es_err_prefix(err, "qat");
+    if (wmode && strcmp(wmode, "per_channel") && strcmp(wmode, "per_tensor"))
+        return es_errf(err, ES_ERR_FORMAT, "config.json: qat.weights \"%s\" (per_channel or "
+                       "per_tensor)", wmode);
+    c->per_channel = !wmode || strcmp(wmode, "per_channel") == 0;
+    c->activations = act;
+    c->ema_decay = (float)decay;
+    c->start_step = start;
+    c->int8 = i8;
+    return ES_OK;
+}
+
+void es_qat_config_to_json(const es_qat_config *c, struct json_object *cfg) {
+    if (!c->enabled) return;
+    struct json_object *q = json_object_new_object();
+    json_object_object_add(q, "weights",
+                           json_object_new_string(c->per_channel ? "per_channel" : "per_tensor"));
+    json_object_object_add(q, "activations", json_object_new_boolean(c->activations));
+    json_object_object_add(q, "ema_decay", json_object_new_double((double)c->ema_decay));
+    json_object_object_add(q, "start_step", json_object_new_int64(c->start_step));
+    if (c->int8) json_object_object_add(q, "int8", json_object_new_boolean(1));
+    json_object_object_add(cfg, "qat", q);
+}
+
+/* ---- parameters ------------------------------------------------------------ */
+
+static int n_points(const es_byte_config *c) {
+    return c->encoder == ES_BYTE_QRNN && c->qat.activations ? c->qrnn_layers : 0;
+}
+
+es_status es_byte_qat_register(es_byte_model *m, es_error *err) {
+    const es_byte_config *c = &m->cfg;
+    if (!c->qat.enabled) return ES_OK;
+    int idx;
+    int64_t one[1] = {1};
+    es_status s = es_params_add(&m->ps, &idx, "qat.updates", 1, one, ES_INIT_ZERO, 0.0f, 0, 0, 0,
+                                err);
+    if (s || !n_points(c)) return s;
+    int64_t sh[2] = {n_points(c), 2};
+    return es_params_add(&m->ps, &idx, "qat.act_range", 2, sh, ES_INIT_ZERO, 0.0f, 0, 0, 0, err);
+}
+
+int es_byte_qat_is_weight(const es_params *ps, int i) {
+    const es_param *p = &ps->p[i];
+    return p->ndim >= 2 && strncmp(p->name, "qat.", 4) != 0;
+}
+
+es_status es_byte_qat_bind(float *dst, const es_param *p, es_weights *w, int *done,
+                           es_error *err) {
+    *done = 0;
+    const es_tensor_view *t = es_weights_find(w, p->name);
+    if (!t || t->dtype != ES_DTYPE_I8) return ES_OK;
+    int ok = t->ndim == p->ndim;
+    for (int d = 0; ok && d < p->ndim; d++) ok = t->shape[d] == p->shape[d];
+    if (!ok) return es_errf(err, ES_ERR_SHAPE, "tensor %s: I8 shape does not match the config", p->name);
+    char sname[ES_PARAM_NAME_MAX + 16];
+    snprintf(sname, sizeof sname, "%s.qscale", p->name);
+    const es_tensor_view *sv = es_weights_find(w, sname);
+    int64_t rows = p->shape[0], cols = (int64_t)(p->numel / (size_t)rows);
+    if (!sv || sv->dtype != ES_DTYPE_F32 || sv->ndim != 1 ||
+        (sv->shape[0] != rows && sv->shape[0] != 1))
+        return es_errf(err, ES_ERR_FORMAT, "tensor %s is I8 but %s is missing or not F32 (%lld) "
+                       "or (1)", p->name, sname, (long long)rows);
+    const int8_t *q = t->data;
+    const unsigned char *sb = sv->data;
+    for (int64_t r = 0; r < rows; r++) {
+        float s;
+        memcpy(&s, sb + 4 * (size_t)(sv->shape[0] == 1 ? 0 : r), 4); /* may be unaligned */
+        if (!(s > 0.0f) || !isfinite(s))
+            return es_errf(err, ES_ERR_FORMAT, "tensor %s: scale %lld is %g (must be > 0)", sname,
+                           (long long)r, (double)s);
+        for (int64_t c = 0; c < cols; c++)
+            dst[r * cols + c] = (float)q[r * cols + c] * s;
+    }
+    *done = 1;
+    return ES_OK;
+}
+
+/* ---- workspace ------------------------------------------------------------- */
+
+static void *zalloc(size_t n, size_t elem, es_status *s, es_error *err) {
+    size_t bytes;
+    void *p = NULL;
+    if (*s) return NULL;
+    if (es_mul_ok(n, elem, &bytes)) p = es_malloc_aligned(bytes ? bytes : 1);
+    if (!p) {
+        *s = es_errf(err, ES_ERR_NOMEM, "byte workspace: out of memory (qat)");
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+/* int8 gate weights of layer l, direction d from the (dequantized) floats. */
+static void pack_gates(es_byte_qat *q, const es_byte_model *m, int l, int d) {
+    const es_byte_config *c = &m->cfg;
+    const es_param *p = &m->ps.p[m->qw[l][d]];
+    int64_t rows = p->shape[0], cols = (int64_t)(p->numel / (size_t)rows);
+    es_quant_w_s8(q->w8[l][d], q->sw[l][d], es_params_data(&m->ps, m->qw[l][d]), rows, cols,
+                  c->qat.per_channel);
+    if (!c->qat.per_channel)
+        for (int64_t r = 1; r < rows; r++) q->sw[l][d][r] = q->sw[l][d][0];
+    for (int64_t r = 0; r < rows; r++) {
+        int32_t sum = 0;
+        for (int64_t k = 0; k < cols; k++) sum += q->w8[l][d][r * cols + k];
+        q->wsum[l][d][r] = sum;
+    }
+}
+
+es_status es_byte_qat_ws_alloc(es_byte_ws *ws, es_error *err) {
+    const es_byte_model *m = ws->m;
+    const es_byte_config *c = &m->cfg;
+    ws->qat = NULL;
+    if (!c->qat.enabled) return ES_OK;
+    es_status s = ES_OK;
+    es_byte_qat *q = zalloc(1, sizeof *q, &s, err);
+    if (!q) return s;
+    ws->qat = q;
+    q->ri = es_params_find(&m->ps, "qat.act_range");
+    q->ci = es_params_find(&m->ps, "qat.updates");
+    q->npts = q->ri >= 0 ? n_points(c) : 0;
+    q->wq = zalloc(m->ps.total, sizeof(float), &s, err);
+    q->snap = zalloc(m->ps.total, sizeof(float), &s, err);
+    if (c->encoder != ES_BYTE_QRNN || !q->npts) return s;
+    size_t rows1 = (size_t)ws->max_batch * (size_t)(ws->T1cap + 2 * ws->m1);
+    int H = c->qrnn_hidden, dmax = ES_MAX(c->d_model, m->d_enc);
+    for (int l = 0; l < q->npts; l++)
+        q->xq[l] = zalloc(rows1, (size_t)(l ? m->d_enc : c->d_model) * sizeof(float), &s, err);
+    q->int8 = c->qat.int8 && !ws->training;
+    if (!q->int8) return s;
+    q->xu8 = zalloc(rows1, (size_t)dmax, &s, err);
+    q->acc = zalloc(rows1, 3 * (size_t)H * sizeof(int32_t), &s, err);
+    for (int l = 0; l < c->qrnn_layers && !s; l++)
+        for (int d = 0; d < (c->qrnn_bidirectional ? 2 : 1) && !s; d++) {
+            const es_param *p = &m->ps.p[m->qw[l][d]];
+            q->w8[l][d] = zalloc(p->numel, 1, &s, err);
+            q->sw[l][d] = zalloc((size_t)p->shape[0], sizeof(float), &s, err);
+            q->wsum[l][d] = zalloc((size_t)p->shape[0], sizeof(int32_t), &s, err);
+            if (!s) pack_gates(q, m, l, d);
+        }
+    return s;
+}
+
+void es_byte_qat_ws_free(es_byte_ws *ws) {
+    es_byte_qat *q = ws->qat;
+    if (!q) return;
+    if (q->user) ws->m = q->user;
+    es_free_aligned(q->wq);
+    es_free_aligned(q->snap);
+    for (int l = 0; l < ES_BYTE_MAX_LAYERS; l++) {
+        es_free_aligned(q->xq[l]);
+        for (int d = 0; d < 2; d++) {
+            es_free_aligned(q->w8[l][d]);
+            es_free_aligned(q->sw[l][d]);
+            es_free_aligned(q->wsum[l][d]);
+        }
+    }
+    es_free_aligned(q->xu8);
+    es_free_aligned(q->acc);
+    es_free_aligned(q);
+    ws->qat = NULL;
+}
+
+/* ---- forward hooks ----------------------------------------------------------- */
+
+static void build_wq(es_byte_qat *q, const es_byte_model *m) {
+    const es_params *ps = &m->ps;
+    memcpy(q->wq, ps->data, ps->total * sizeof(float));
+    for (int i = 0; i < ps->n; i++) {
+        if (!es_byte_qat_is_weight(ps, i)) continue;
+        const es_param *p = &ps->p[i];
+        int64_t rows = p->shape[0], cols = (int64_t)(p->numel / (size_t)rows);
+        es_fq_weights(q->wq + p->offset, ps->data + p->offset, rows, cols, m->cfg.qat.per_channel);
+    }
+    memcpy(q->snap, ps->data, ps->total * sizeof(float));
+    q->wq_valid = 1;
+}
+
+const es_byte_model *es_byte_qat_enter(es_byte_ws *ws, const es_byte_model *m, int train) {
+    es_byte_qat *q = ws->qat;
+    if (!q) return m;
+    const es_qat_config *qc = &m->cfg.qat;
+    float *cnt = q->ci >= 0 ? es_params_data(&m->ps, q->ci) : NULL;
+    q->user = m;
+    q->trained = train;
+    q->first = train && cnt && cnt[0] == 0.0f;
+    q->active = qc->int8 || !cnt || (double)cnt[0] >= (double)qc->start_step;
+    /* float counter: exact below 2^24 forwards, then it saturates (only
+     * the comparison with start_step depends on it) */
+    if (train && cnt && cnt[0] < 16777216.0f) cnt[0] += 1.0f;
+    for (int l = 0; l < ES_BYTE_MAX_LAYERS; l++) q->has_qp[l] = 0;
+    if (!q->active) return m;
+    if (!q->wq_valid || memcmp(q->snap, m->ps.data, m->ps.total * sizeof(float)) != 0)
+        build_wq(q, m);
+    q->shadow = *m;
+    q->shadow.ps.data = q->wq;
+    ws->m = &q->shadow;
+    return &q->shadow;
+}
+
+void es_byte_qat_leave(es_byte_ws *ws) {
+    if (ws->qat && ws->qat->user) ws->m = ws->qat->user;
+}
+
+es_byte_model *es_byte_qat_model(es_byte_ws *ws, const es_byte_model *m) {
+    es_byte_qat *q = ws->qat;
+    if (!q || !q->active || m == &q->shadow) return (es_byte_model *)(uintptr_t)m;
+    q->shadow.ps.grad = m->ps.grad; /* gradients may have been enabled after the forward */
+    return &q->shadow;
+}
+
+void es_byte_qat_gates(es_byte_ws *ws, int l, int d, const float *x, int din, int train) {
+    es_byte_qat *q = ws->qat;
+    const es_byte_model *m = ws->m; /* the shadow when active: fake-quantized weights */
+    const es_byte_config *c = &m->cfg;
+    const es_params *ps = &m->ps;
+    int H = c->qrnn_hidden, k = c->qrnn_kernel, N = 3 * H;
+    size_t rows1 = es_seq_rows(&ws->s1), r0 = (size_t)ws->m1, r1 = rows1 - (size_t)ws->m1;
+    int shift = d ? 0 : -(k - 1);
+    const float *W = es_params_data(ps, m->qw[l][d]), *b = es_params_data(ps, m->qb[l][d]);
+    float *G = ws->qG[l][d];
+    int point = l < q->npts;
+    int int8 = q->int8 && !train && q->active && point;
+    if (point && d == 0) {
+        float *range = es_params_data(&q->user->ps, q->ri) + 2 * l;
+        size_t n = rows1 * (size_t)din;
+        if (train) {
+            float lo, hi;
+            es_range_of(&lo, &hi, x, n);
+            es_ema_update(range, lo, hi, c->qat.ema_decay, q->first);
+        }
+        if (q->active) {
+            q->qp[l] = es_qparams_from_range(range[0], range[1]);
+            q->has_qp[l] = 1;
+            if (int8) es_quant_act_u8(q->xu8, x, n, &q->qp[l]);
+            else es_fq_act(q->xq[l], x, n, &q->qp[l]);
+        }
+    }
+    if (!int8) {
+        es_conv1d_forward(ws->pool, G, q->active && point ? q->xq[l] : x, W, b, r0, r1, shift, k,
+                          din, N);
+        return;
+    }
+    const es_kern_table *kt = es_kern();
+    int M = (int)(r1 - r0);
+    int32_t *acc = q->acc + r0 * (size_t)N;
+    for (int j = 0; j < k; j++)
+        kt->qgemm_nt(ws->pool, acc, N, q->xu8 + (size_t)((ptrdiff_t)r0 + shift + j) * (size_t)din,
+                     din, q->w8[l][d] + (size_t)j * (size_t)din, k * din, M, N, din, j > 0);
+    const es_qparams *qa = &q->qp[l];
+    const float *sw = q->sw[l][d];
+    const int32_t *ws8 = q->wsum[l][d];
+    for (size_t r = r0; r < r1; r++) {
+        const int32_t *a = q->acc + r * (size_t)N;
+        float *g = G + r * (size_t)N;
+        for (int n = 0; n < N; n++)
+            g[n] = (float)(a[n] - qa->zp * ws8[n]) * (qa->scale * sw[n]) + b[n];
+    }
+}
+
+const float *es_byte_qat_input(const es_byte_ws *ws, int l, const float *x) {
+    const es_byte_qat *q = ws->qat;
+    return q && q->active && l < q->npts && q->has_qp[l] ? q->xq[l] : x;
+}
+
+void es_byte_qat_input_backward(const es_byte_ws *ws, int l, float *dx, const float *x, int din) {
+    const es_byte_qat *q = ws->qat;
+    if (!q || !q->active || l >= q->npts || !q->has_qp[l]) return;
+    es_fq_act_backward(dx, x, es_seq_rows(&ws->s1) * (size_t)din, &q->qp[l]);
+}
+
+/* ---- export ------------------------------------------------------------------ */
+
+es_status es_byte_model_export_int8(const es_byte_model *m, const char *dir, es_error *err) {
+    const es_params *ps = &m->ps;
+    if (!m->cfg.qat.enabled)
+        return es_errf(err, ES_ERR_ARG, "export --int8: the model has no \"qat\" config (train it "
+                       "with quantization-aware training first)");
+    if (mkdir(dir, 0777) != 0 && !es_is_dir(dir))
+        return es_errf(err, ES_ERR_IO, "%s: cannot create folder", dir);
+    es_byte_config cfg = m->cfg;
+    cfg.qat.int8 = 1;
+    char path[4096];
+    char *json = NULL;
+    es_status s = es_byte_config_to_json(&cfg, &json, err);
+    if (s) return s;
+    if (!(s = es_path_join(path, sizeof path, dir, "config.json", err)))
+        s = es_atomic_write_file(path, json, strlen(json), err);
+    es_free(json);
+    if (s) return s;
+    size_t nt = 0, nrows = 0;
+    for (int i = 0; i < ps->n; i++) {
+        nt += es_byte_qat_is_weight(ps, i) ? 2 : 1;
+        if (es_byte_qat_is_weight(ps, i)) nrows += (size_t)ps->p[i].shape[0];
+    }
+    es_st_write_tensor *t = es_calloc(nt, sizeof *t);
+    int8_t *codes = es_malloc(ps->total ? ps->total : 1);
+    float *scales = es_malloc((nrows ? nrows : 1) * sizeof(float));
+    char (*names)[ES_PARAM_NAME_MAX + 16] = es_calloc((size_t)ps->n, sizeof *names);
+    if (!t || !codes || !scales || !names) {
+        s = es_errf(err, ES_ERR_NOMEM, "export: out of memory");
+        goto done;
+    }
+    size_t k = 0, srow = 0;
+    for (int i = 0; i < ps->n; i++) {
+        const es_param *p = &ps->p[i];
+        es_st_write_tensor *e = &t[k++];
+        e->name = p->name;
+        e->ndim = p->ndim;
+        for (int d = 0; d < p->ndim; d++) e->shape[d] = p->shape[d];
+        if (!es_byte_qat_is_weight(ps, i)) {
+            e->dtype = ES_DTYPE_F32;
+            e->data = ps->data + p->offset;
+            continue;
+        }
+        int64_t rows = p->shape[0], cols = (int64_t)(p->numel / (size_t)rows);
+        int pc = m->cfg.qat.per_channel;
+        es_quant_w_s8(codes + p->offset, scales + srow, ps->data + p->offset, rows, cols, pc);
+        e->dtype = ES_DTYPE_I8;
+        e->data = codes + p->offset;
+        es_st_write_tensor *sc = &t[k++];
+        snprintf(names[i], sizeof names[i], "%s.qscale", p->name);
+        sc->name = names[i];
+        sc->dtype = ES_DTYPE_F32;
+        sc->ndim = 1;
+        sc->shape[0] = pc ? rows : 1;
+        sc->data = scales + srow;
+        srow += (size_t)rows;
+    }
+    const char *meta[] = {"edgeseq_format", "1", "format", "pt", "edgeseq_quant",
+                          m->cfg.qat.per_channel ? "int8-sym-per-channel/u8-act"
+                                                 : "int8-sym-per-tensor/u8-act"};
+    if (!(s = es_path_join(path, sizeof path, dir, "model.safetensors", err)))
+        s = es_safetensors_write(path, t, k, meta, 3, err);
+done:
+    es_free(t);
+    es_free(codes);
+    es_free(scales);
+    es_free(names);
+    return s;
+}

@@ -1,0 +1,95 @@
+/*
+ * byte_qat.h — in-training quantization (QAT) and the int8 inference path
+ * of the byte models (src/model/byte_*.c call these hooks; byte_qat.c).
+ *
+ * What is quantized (docs/quantization.md):
+ *  - every parameter tensor of rank >= 2 (embedding, bottleneck, GBST conv
+ *    and score, QRNN gate convs, Transformer projections, positions,
+ *    attention-pool and head weights): symmetric int8, per output row or
+ *    per tensor; fake-quantized in every forward once QAT is active, STE
+ *    backward (identity: the symmetric range holds every weight);
+ *  - ByteQRNN: the input of every QRNN layer (the GBST output for layer 0,
+ *    the previous layer's output after): asymmetric uint8 with an EMA range
+ *    per layer, STE backward (gradient zero outside the nudged range).
+ * Biases, LayerNorm parameters and the QRNN recurrence stay float.
+ *
+ * State in the model (registered parameters that never receive a gradient,
+ * so AdamW leaves them bit-unchanged, checkpoints and resume carry them,
+ * and es_params_hash covers them):
+ *   qat.act_range (P, 2)  [lo, hi] per activation point (P = qrnn_layers)
+ *   qat.updates   (1)     training forwards seen (exact integer in a float)
+ * QAT is active for a forward when the config has a "qat" block and either
+ * the model is an int8 export or updates >= start_step. Ranges are tracked
+ * from the first training forward (so they are warm at start_step).
+ *
+ * Mechanism: while QAT is active, a forward runs on a shadow copy of the
+ * model struct whose value buffer holds the fake-quantized weights (biases
+ * and other tensors copied), so every layer picks them up unchanged and
+ * the backward writes into the real gradient buffer. The shadow is per
+ * workspace (one thread at a time, as the workspace).
+ */
+#ifndef ES_QUANT_BYTE_QAT_H
+#define ES_QUANT_BYTE_QAT_H
+
+#include "model/byte_internal.h"
+#include "quant/quant.h"
+
+struct json_object;
+
+/* Parses the optional "qat" object of a config.json into c (absent: c->enabled
+ * = 0). Keys: weights ("per_channel" | "per_tensor"), activations (bool),
+ * ema_decay (0..1), start_step (>= 0), int8 (bool). ES_ERR_FORMAT naming
+ * the key. */
+es_status es_qat_config_from_json(es_qat_config *c, struct json_object *cfg, es_error *err);
+/* Adds the "qat" object to a config JSON object when c->enabled. */
+void es_qat_config_to_json(const es_qat_config *c, struct json_object *cfg);
+
+/* Registers qat.act_range / qat.updates when m->cfg.qat.enabled (call
+ * after all other tensors). */
+es_status es_byte_qat_register(es_byte_model *m, es_error *err);
+/* 1 if tensor i is weight-quantized (rank >= 2, not qat.*). */
+int es_byte_qat_is_weight(const es_params *ps, int i);
+
+/* Weight binding hook for loading: if w holds `p->name` as I8, checks its
+ * shape and `<name>.qscale` (F32, (rows) or (1)), writes q·s into dst and
+ * sets *done = 1; otherwise *done = 0 (load it as float). */
+es_status es_byte_qat_bind(float *dst, const es_param *p, es_weights *w, int *done,
+                           es_error *err);
+
+/* Workspace state: allocates ws->qat when m->cfg.qat.enabled (ES_ERR_NOMEM). */
+es_status es_byte_qat_ws_alloc(es_byte_ws *ws, es_error *err);
+void es_byte_qat_ws_free(es_byte_ws *ws);
+
+/* Start of a forward (after argument checks): decides whether QAT is
+ * active, counts a training forward, refreshes the fake-quantized weights
+ * and, when active, points ws->m at the shadow model. Returns the model the
+ * forward must use (m itself when inactive). No-op without ws->qat. */
+const es_byte_model *es_byte_qat_enter(es_byte_ws *ws, const es_byte_model *m, int train);
+/* End of the encoder forward: ws->m back to the caller's model. */
+void es_byte_qat_leave(es_byte_ws *ws);
+/* The model the last forward ran on (shadow or m), for the head and the
+ * backward; its gradient buffer is m's. */
+es_byte_model *es_byte_qat_model(es_byte_ws *ws, const es_byte_model *m);
+
+/* ByteQRNN layer l, direction d: ws->qG[l][d] = gate pre-activations of
+ * input x (rows1, din). Inactive: the float conv. Active: x fake-quantized
+ * on the layer's EMA range (updated first when train; once per layer, at
+ * d = 0) then the float conv on the fake-quantized weights; int8 export at
+ * inference: uint8 codes × int8 weights → int32 (kernel table qgemm_nt),
+ * rescaled once to float (bias added in float). */
+void es_byte_qat_gates(es_byte_ws *ws, int l, int d, const float *x, int din, int train);
+/* The conv input the last forward of layer l used (x itself when no
+ * activation fake-quant ran). */
+const float *es_byte_qat_input(const es_byte_ws *ws, int l, const float *x);
+/* STE: zeroes dx (rows1, din) where the layer-l input x was outside its
+ * range in the last training forward. */
+void es_byte_qat_input_backward(const es_byte_ws *ws, int l, float *dx, const float *x, int din);
+
+/* Writes an int8 copy of m (QAT config required) into dir: config.json
+ * with "qat": {..., "int8": true} and model.safetensors with every
+ * weight-quantized tensor as I8 plus `<name>.qscale` F32, the rest F32,
+ * __metadata__ edgeseq_quant = "int8-sym-w/u8-act". Atomic writes.
+ * ES_ERR_ARG when the model has no "qat" config. */
+es_status es_byte_model_export_int8(const es_byte_model *m, const char *dir, es_error *err);
+
+#endif
