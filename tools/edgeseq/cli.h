@@ -48,6 +48,7 @@ int cmd_data(int argc, char **argv);
 /* T5 training verbs (tools/edgeseq/cmd_grads.c, cmd_finetune.c). */
 int cmd_grads(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv); /* cmd_pretrain.c: T5 span-corruption pretraining */
 
 /* ---- errors -------------------------------------------------------------- */
 
