@@ -342,6 +342,11 @@ void es_byte_qat_input_backward(const es_byte_ws *ws, int l, float *dx, const fl
     es_fq_act_backward(dx, x, es_seq_rows(&ws->s1) * (size_t)din, &q->qp[l]);
 }
 
+int es_byte_qat_int8_ran(const es_byte_ws *ws) {
+    const es_byte_qat *q = ws->qat;
+    return q && q->int8 && q->active && !q->trained && q->npts > 0;
+}
+
 /* ---- export ------------------------------------------------------------------ */
 
 es_status es_byte_model_export_int8(const es_byte_model *m, const char *dir, es_error *err) {

@@ -85,6 +85,9 @@ const float *es_byte_qat_input(const es_byte_ws *ws, int l, const float *x);
  * range in the last training forward. */
 void es_byte_qat_input_backward(const es_byte_ws *ws, int l, float *dx, const float *x, int din);
 
+/* 1 if the last forward of ws ran the integer gate convs (tests, info). */
+int es_byte_qat_int8_ran(const es_byte_ws *ws);
+
 /* Writes an int8 copy of m (QAT config required) into dir: config.json
  * with "qat": {..., "int8": true} and model.safetensors with every
  * weight-quantized tensor as I8 plus `<name>.qscale` F32, the rest F32,

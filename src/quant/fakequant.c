@@ -29,8 +29,11 @@ es_qparams es_qparams_from_range(float lo, float hi) {
     if (!(hi > 0.0f)) hi = 0.0f;
     if (hi - lo < 1e-8f) hi = lo + 1e-8f;
     q.scale = (hi - lo) / 255.0f;
-    float z = floorf(-lo / q.scale + 0.5f);
-    q.zp = z < 0.0f ? 0 : z > 255.0f ? 255 : (int32_t)z;
+    /* zero point from the exact ratio (double): in float, −lo/s for [−1, 1]
+     * lands just below 127.5 and would round to 127, off the symmetric
+     * grid SeqFlowLite documents (zp 128) */
+    double z = floor(-(double)lo * 255.0 / ((double)hi - (double)lo) + 0.5);
+    q.zp = z < 0.0 ? 0 : z > 255.0 ? 255 : (int32_t)z;
     q.lo = (float)(-q.zp) * q.scale;
     q.hi = (float)(255 - q.zp) * q.scale;
     return q;
