@@ -49,6 +49,7 @@ int cmd_data(int argc, char **argv);
 int cmd_grads(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv); /* cmd_pretrain.c: T5 span-corruption pretraining */
+int cmd_export(int argc, char **argv);   /* cmd_export.c: int8 export (src/quant) */
 
 /* ---- errors -------------------------------------------------------------- */
 

@@ -33,6 +33,7 @@ static const cli_command ES_CLI_COMMANDS[] = {
     {"classify", cmd_classify, "class probabilities of documents (files, stdin, --text) with a byte classifier"},
     {"grads", cmd_grads, "loss and every gradient of a T5 model for one batch (safetensors)"},
     {"finetune", cmd_finetune, "fine-tune a T5 model on {\"input\", \"target\"} JSON lines"},
+    {"export", cmd_export, "write the int8 form of a QAT-trained byte classifier (--int8)"},
     {"pretrain", cmd_pretrain, "T5 span-corruption pretraining on plain-text files"},
 };
 /* ================================================================================== */
