@@ -6,14 +6,17 @@
 #   --ship:  copy the selected model to models/spam-ENCODER/ with recipe.sh,
 #            train.log and the test/latency results
 # Environment: BUILD (build folder, default build), DATA (default data),
-#   OUT (default out/spam-ENCODER), THREADS (training threads, default: config).
+#   OUT (default out/spam-ENCODER), THREADS (training threads, default: config),
+#   CONFIG (training config, default configs/spam-ENCODER.json),
+#   DEV_ONLY=1 (model selection runs: train + dev only, no test evaluation,
+#   no latency, no shipping; the test split stays unseen until a config is chosen).
 # Everything is logged to OUT/train.log; the script stops at the first error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 enc="${1:?usage: scripts/train-spam.sh byteqrnn|bytetransformer|bytefunnel [--ship]}"
 ship=0
 [ "${2:-}" = "--ship" ] && ship=1
-cfg="configs/spam-$enc.json"
+cfg="${CONFIG:-configs/spam-$enc.json}"
 [ -f "$cfg" ] || { echo "train-spam: no $cfg" >&2; exit 2; }
 BUILD="${BUILD:-build}"
 DATA="${DATA:-data}"
@@ -35,6 +38,7 @@ log="$OUT/train.log"
   echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "# config: $cfg"
+  echo "# edgeseq binary: $cli"
 } > "$log"
 threads=()
 [ -n "${THREADS:-}" ] && threads=(--threads "$THREADS")
@@ -42,6 +46,10 @@ start=$(date +%s)
 "$cli" train "$cfg" --data "$DATA" --out "$OUT" "${threads[@]}" 2>&1 | tee -a "$log"
 end=$(date +%s)
 echo "# training wall time: $((end - start)) s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
+if [ "${DEV_ONLY:-0}" = 1 ]; then
+  echo "# DEV_ONLY=1: stopping before the test split" | tee -a "$log"
+  exit 0
+fi
 
 echo "# test split (evaluated once, on the dev-selected model $OUT/best):" | tee -a "$log"
 "$cli" eval -m "$OUT/best" --data "$DATA" --split test | tee -a "$log"
@@ -64,7 +72,7 @@ if [ "$ship" = 1 ]; then
 # select on dev, evaluate on test, copy here). See RESULTS.md.
 set -euo pipefail
 cd "\$(dirname "\$0")/../.."
-exec bash scripts/train-spam.sh $enc --ship
+CONFIG=$cfg exec bash scripts/train-spam.sh $enc --ship
 RECIPE
   echo "shipped to $dst"
 fi
