@@ -10,8 +10,15 @@
  *
  * Each message is read up to the model's max_bytes (its beginning: the
  * headers first); that cut is what the model sees in training too.
+ *
+ * `--task g2p` scores a grapheme-to-phoneme model on the fixed CMUdict
+ * split instead (src/train/data_cmudict.h, g2p_eval.h): WER and PER with
+ * and without stress digits, each word generated once (greedy, or
+ * --beam K [--quantized-beam]), lower-case input unless --case original.
  */
 #include "clf.h"
+
+#include "train/g2p_eval.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -93,10 +100,138 @@ static void print_text(const char *model, const char *data, es_split split, cons
            1e3 * ev->cpu_seconds / (double)ev->n, load_average());
 }
 
+/* ---- --task g2p ------------------------------------------------------------ */
+
+typedef struct g2p_opts {
+    const char *model, *data, *split_name, *input_case, *errors_path;
+    bool json, quantized;
+    int threads, beam, limit;
+} g2p_opts;
+
+static void g2p_print_error(void *user, const es_cmudict *d, size_t w, const char *pred,
+                            bool ok_stress, bool ok_nostress) {
+    FILE *f = user;
+    (void)ok_nostress;
+    if (ok_stress) return;
+    const es_cmu_word *x = &d->words[w];
+    fprintf(f, "%s\t%s\t", (const char *)d->text + x->lower, pred);
+    for (uint32_t r = 0; r < x->n_prons; r++) {
+        const es_cmu_pron *p = &d->prons[x->first_pron + r];
+        for (uint32_t i = 0; i < p->len; i++)
+            fprintf(f, "%s%s", i ? " " : "", d->symbols[d->ids[p->off + i]]);
+        fputs(r + 1 < x->n_prons ? " | " : "\n", f);
+    }
+}
+
+static int eval_g2p(const g2p_opts *o) {
+    es_error err = {0};
+    es_split split;
+    if (es_split_parse(&split, o->split_name, &err)) return cli_usage("eval", "%s", err.msg);
+    unsigned icase;
+    if (strcmp(o->input_case, "lower") == 0) icase = ES_CMU_CASE_LOWER;
+    else if (strcmp(o->input_case, "original") == 0) icase = ES_CMU_CASE_ORIGINAL;
+    else return cli_usage("eval", "--case must be lower or original");
+    es_model *m = NULL;
+    es_session *s = NULL;
+    es_cmudict *d = NULL;
+    FILE *ef = NULL;
+    int rc = CLI_EXIT_OK;
+    es_load_params lp = es_load_params_default();
+    es_status st = es_model_load(&m, o->model, &lp, &err);
+    if (!st && es_model_get_info(m)->arch != ES_ARCH_BYTE_SEQ2SEQ)
+        st = es_errf(&err, ES_ERR_ARG, "%s: not a byte seq2seq model (G2P needs one)", o->model);
+    if (!st) st = es_cmudict_load(&d, o->data, &err);
+    if (!st) {
+        es_session_params sp = es_session_params_default();
+        sp.max_batch = o->beam > 0 ? o->beam : 1;
+        sp.n_threads = o->threads;
+        st = es_session_new(&s, m, &sp, &err);
+    }
+    if (!st && o->errors_path && !(ef = fopen(o->errors_path, "w")))
+        st = es_errf(&err, ES_ERR_IO, "%s: cannot open for writing", o->errors_path);
+    es_gen_params gp = es_gen_params_default();
+    gp.max_new_tokens = 1 << 20; /* capped at the model's decoder length */
+    if (o->beam > 0) {
+        gp.method = ES_DECODE_BEAM;
+        gp.num_beams = o->beam;
+        gp.num_return = 1;
+        gp.quantized_beam = o->quantized;
+    } else {
+        gp.method = ES_DECODE_GREEDY;
+    }
+    es_g2p_eval ev;
+    if (!st)
+        st = es_g2p_evaluate(&ev, s, m, d, split, &gp, icase, (size_t)o->limit,
+                             ef ? g2p_print_error : NULL, ef, &err);
+    if (ef && fclose(ef) != 0 && !st)
+        st = es_errf(&err, ES_ERR_IO, "%s: write failed", o->errors_path);
+    if (st) {
+        rc = cli_fail_err(&err);
+        goto done;
+    }
+    const es_g2p_score *a = &ev.m.stress, *b = &ev.m.nostress;
+    size_t n = a->n_words;
+    int nt = o->threads > 0 ? o->threads : cli_default_threads();
+    char dec[64];
+    if (o->beam > 0)
+        snprintf(dec, sizeof dec, "beam %d (%s)", o->beam, o->quantized ? "uint8" : "float");
+    else snprintf(dec, sizeof dec, "greedy");
+    if (o->json) {
+        printf("{\"model\": ");
+        cli_json_str(stdout, o->model, strlen(o->model));
+        printf(", \"task\": \"g2p\", \"split\": \"%s\", \"n_words\": %zu, \"decoding\": ",
+               es_split_name(split), n);
+        cli_json_str(stdout, dec, strlen(dec));
+        printf(", \"input_case\": \"%s\", \"wer\": ", o->input_case);
+        cli_json_num(stdout, es_g2p_wer(a));
+        printf(", \"per\": ");
+        cli_json_num(stdout, es_g2p_per(a));
+        printf(", \"wer_no_stress\": ");
+        cli_json_num(stdout, es_g2p_wer(b));
+        printf(", \"per_no_stress\": ");
+        cli_json_num(stdout, es_g2p_per(b));
+        printf(", \"words_wrong\": %zu, \"words_wrong_no_stress\": %zu, \"phone_edits\": %zu, "
+               "\"phone_edits_no_stress\": %zu, \"ref_phones\": %zu, \"ref_phones_no_stress\": "
+               "%zu, \"unknown_symbols\": %zu, \"threads\": %d, \"ms_per_word\": ",
+               a->n_wrong, b->n_wrong, a->edits, b->edits, a->ref_len, b->ref_len, ev.n_unknown,
+               nt);
+        cli_json_num(stdout, 1e3 * ev.seconds / (double)n);
+        printf(", \"cpu_ms_per_word\": ");
+        cli_json_num(stdout, 1e3 * ev.cpu_seconds / (double)n);
+        printf(", \"load_average\": ");
+        cli_json_num(stdout, load_average());
+        printf("}\n");
+    } else {
+        printf("model:      %s\n", o->model);
+        printf("data:       %s (CMUdict), split %s: %zu words%s\n", o->data, es_split_name(split),
+               n, o->limit > 0 ? " (--limit)" : "");
+        printf("decoding:   %s, %s-case input\n", dec, o->input_case);
+        printf("WER:        %.4f%%  (%zu words wrong; stress removed: %.4f%%, %zu)\n",
+               100 * es_g2p_wer(a), a->n_wrong, 100 * es_g2p_wer(b), b->n_wrong);
+        printf("PER:        %.4f%%  (%zu edits / %zu phones; stress removed: %.4f%%, %zu / %zu)\n",
+               100 * es_g2p_per(a), a->edits, a->ref_len, 100 * es_g2p_per(b), b->edits,
+               b->ref_len);
+        if (ev.n_unknown)
+            printf("unknown:    %zu predicted symbols not in the dictionary's list\n", ev.n_unknown);
+        printf("time:       %.3f ms/word wall, %.3f ms/word CPU (%d thread%s, batch 1; load "
+               "average %.2f)\n",
+               1e3 * ev.seconds / (double)n, 1e3 * ev.cpu_seconds / (double)n, nt,
+               nt == 1 ? "" : "s", load_average());
+    }
+done:
+    es_session_free(s);
+    es_model_free(m);
+    es_cmudict_free(d);
+    return rc;
+}
+
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *split_name = "test";
     bool json = false;
     int threads = 0, batch = 16;
+    const char *task = "spam", *input_case = "lower", *errors_path = NULL;
+    bool quantized = false;
+    int beam = 0, limit = 0;
     const cli_opt opts[] = {
         {"model", 'm', CLI_STR, &model, 0, 0, "MODEL", "byte-classifier model folder", NULL},
         {"data", 0, CLI_STR, &data, 0, 0, "DIR",
@@ -107,6 +242,15 @@ int cmd_eval(int argc, char **argv) {
          NULL},
         {"batch", 'b', CLI_INT, &batch, 1, CLF_MAX_BATCH, "N",
          "messages per forward pass (default 16)", NULL},
+        {"task", 0, CLI_STR, &task, 0, 0, "T", "spam (default) or g2p (CMUdict)", NULL},
+        {"beam", 0, CLI_INT, &beam, 0, 64, "K", "g2p: beam search with K beams (0 = greedy)",
+         NULL},
+        {"quantized-beam", 0, CLI_FLAG, &quantized, 0, 0, NULL, "g2p: uint8 beam search", NULL},
+        {"case", 0, CLI_STR, &input_case, 0, 0, "C", "g2p: input case, lower (default) or "
+         "original", NULL},
+        {"limit", 0, CLI_INT, &limit, 0, 1e9, "N", "g2p: first N words only (0 = all)", NULL},
+        {"errors", 0, CLI_STR, &errors_path, 0, 0, "FILE",
+         "g2p: write the words predicted wrong (word, prediction, references)", NULL},
     };
     const cli_help help = {
         "edgeseq eval -m MODEL --data DIR [--split test|dev|train] [--json] [--threads N]\n"
@@ -115,9 +259,12 @@ int cmd_eval(int argc, char **argv) {
         "key = the MD5 in the file name). Prints exact ROC-AUC, accuracy, precision,\n"
         "recall and F1 of the second label (spam) at p >= 0.5, the confusion matrix,\n"
         "mean cross-entropy and model time. Messages are cut to the model's max_bytes.\n"
-        "Use --batch 1 --threads 1 to measure single-message latency.",
+        "Use --batch 1 --threads 1 to measure single-message latency.\n"
+        "--task g2p: scores a G2P model on the fixed CMUdict split (FNV-1a of the word);\n"
+        "prints WER and PER with and without stress digits; --data defaults to data.",
         "  edgeseq eval -m models/spam-byteqrnn --data data --split test\n"
-        "  edgeseq eval -m models/spam-byteqrnn --data data --split dev --json",
+        "  edgeseq eval -m models/spam-byteqrnn --data data --split dev --json\n"
+        "  edgeseq eval -m models/g2p-cmudict --task g2p --split test --beam 4",
     };
     char **pos;
     int n_pos;
@@ -127,6 +274,12 @@ int cmd_eval(int argc, char **argv) {
     free(pos);
     if (n_pos > 0) return cli_usage("eval", "unexpected argument (use -m MODEL --data DIR)");
     if (!model) return cli_usage("eval", "missing -m MODEL");
+    if (strcmp(task, "g2p") == 0) {
+        g2p_opts go = {model, data ? data : "data", split_name, input_case, errors_path, json,
+                       quantized, threads, beam, limit};
+        return eval_g2p(&go);
+    }
+    if (strcmp(task, "spam") != 0) return cli_usage("eval", "--task must be spam or g2p");
     if (!data) return cli_usage("eval", "missing --data DIR");
     es_error err = {0};
     es_split split;
