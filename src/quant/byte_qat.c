@@ -354,6 +354,9 @@ es_status es_byte_model_export_int8(const es_byte_model *m, const char *dir, es_
     if (!m->cfg.qat.enabled)
         return es_errf(err, ES_ERR_ARG, "export --int8: the model has no \"qat\" config (train it "
                        "with quantization-aware training first)");
+    if (m->cfg.n_labels == 0)
+        return es_errf(err, ES_ERR_UNSUPPORTED, "export --int8: byte seq2seq models are not "
+                       "supported yet (classifiers only)");
     if (mkdir(dir, 0777) != 0 && !es_is_dir(dir))
         return es_errf(err, ES_ERR_IO, "%s: cannot create folder", dir);
     es_byte_config cfg = m->cfg;
