@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# train-g2p.sh [--ship] — the CMUdict grapheme-to-phoneme recipe, from a fresh
+# clone: build, fetch data, train on the CMUdict train split (dev for model
+# selection: greedy dev WER with stress removed), evaluate the selected model
+# on dev and once on test (beam 4, float and uint8 beam), measure 1-thread
+# latency, and with --ship copy it to models/g2p-cmudict/.
+# Split and metrics: src/train/data_cmudict.h, src/train/metrics_g2p.h.
+# Environment: BUILD (build folder, default build), DATA (default data),
+#   CONFIG (default configs/g2p-bytetransformer.json), OUT (default: the
+#   config's "out"), THREADS (training threads, default: config),
+#   MAX_STEPS (override train.max_steps),
+#   DEV_ONLY=1 (model selection runs: train + dev only; test stays unseen),
+#   SKIP_TRAIN=1 (evaluate / ship an existing OUT/best: appends to OUT/train.log).
+# Training goes through dev/g2p/train_g2p.c (es_s2s_train + dev evaluation
+# from the progress callback), built here against the library.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ship=0
+[ "${1:-}" = "--ship" ] && ship=1
+cfg="${CONFIG:-configs/g2p-bytetransformer.json}"
+[ -f "$cfg" ] || { echo "train-g2p: no $cfg" >&2; exit 2; }
+BUILD="${BUILD:-build}"
+DATA="${DATA:-data}"
+OUT="${OUT:-$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["out"])' "$cfg" 2>/dev/null \
+  || sed -n 's/^ *"out": *"\([^"]*\)".*/\1/p' "$cfg" | head -1)}"
+cli="$BUILD/edgeseq"
+drv="$BUILD/train_g2p"
+
+if [ ! -x "$cli" ]; then
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$BUILD" -j 2 --target edgeseq edgeseq_static >/dev/null 2>&1 \
+  || cmake --build "$BUILD" -j 2 >/dev/null
+cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc dev/g2p/train_g2p.c "$BUILD/libedgeseq.a" \
+  -ljson-c -lm -lpthread -o "$drv"
+[ -f "$DATA/cmudict/dict.txt" ] || bash scripts/fetch-data.sh "$DATA"
+
+mkdir -p "$OUT"
+log="$OUT/train.log"
+if [ "${SKIP_TRAIN:-0}" != 1 ]; then
+  {
+    echo "# edgeseq G2P recipe (CMUdict)"
+    echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "# machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs"
+    echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "# config: $cfg"
+  } > "$log"
+  extra=()
+  [ -n "${THREADS:-}" ] && extra+=(--threads "$THREADS")
+  [ -n "${MAX_STEPS:-}" ] && extra+=(--max-steps "$MAX_STEPS")
+  start=$(date +%s)
+  "$drv" "$cfg" --out "$OUT" "${extra[@]}" 2>&1 | tee -a "$log"
+  end=$(date +%s)
+  echo "# training wall time: $((end - start)) s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
+else
+  echo "# SKIP_TRAIN=1: evaluating $OUT/best ($(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$log"
+fi
+
+m="$OUT/best"
+echo "# dev split, selected model $m:" | tee -a "$log"
+"$cli" eval -m "$m" --task g2p --data "$DATA" --split dev --beam 4 | tee -a "$log"
+"$cli" eval -m "$m" --task g2p --data "$DATA" --split dev --beam 4 --json > "$OUT/dev_metrics_beam4.json"
+if [ "${DEV_ONLY:-0}" = 1 ]; then
+  echo "# DEV_ONLY=1: stopping before the test split" | tee -a "$log"
+  exit 0
+fi
+echo "# test split (evaluated once, on the dev-selected model):" | tee -a "$log"
+"$cli" eval -m "$m" --task g2p --data "$DATA" --split test --beam 4 --threads 1 --json \
+  --errors "$OUT/test_errors.tsv" | tee "$OUT/test_metrics.json" | tee -a "$log"
+echo "# test split, uint8 beam (--quantized-beam):" | tee -a "$log"
+"$cli" eval -m "$m" --task g2p --data "$DATA" --split test --beam 4 --quantized-beam --threads 1 \
+  --json | tee "$OUT/test_metrics_uint8.json" | tee -a "$log"
+echo "# examples:" | tee -a "$log"
+"$cli" generate -m "$m" --beam 4 hello world edgeseq phoneme tomato | tee -a "$log"
+
+if [ "$ship" = 1 ]; then
+  dst="models/g2p-cmudict"
+  mkdir -p "$dst"
+  cp "$m/config.json" "$m/model.safetensors" "$dst/"
+  cp "$m/dev_metrics.json" "$OUT/dev_metrics_beam4.json" "$OUT/test_metrics.json" \
+    "$OUT/test_metrics_uint8.json" "$OUT/curves.csv" "$dst/"
+  cp "$log" "$dst/train.log"
+  cp "$cfg" "$dst/train_config.json"
+  cat > "$dst/recipe.sh" <<RECIPE
+#!/usr/bin/env bash
+# Reproduces models/g2p-cmudict from a fresh clone (build, fetch data, train,
+# select on dev, evaluate on test, copy here). See RESULTS.md.
+set -euo pipefail
+cd "\$(dirname "\$0")/../.."
+CONFIG=$cfg exec bash scripts/train-g2p.sh --ship
+RECIPE
+  echo "shipped to $dst"
+fi
