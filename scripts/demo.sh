@@ -25,8 +25,11 @@ cmake --build build -j "$(nproc)" --target edgeseq >/dev/null
 E=./build/edgeseq
 echo "== the model"
 $E info models/spam-byteqrnn
-echo "== classifying real mail (held-out test messages: true class in the folder name)"
-for f in tests/data/spam/spam-assassin/*/*.txt; do
-  printf '%-12s %-50s ' "$(basename "$(dirname "$f")")" "$(basename "$f" | cut -c1-44)"
-  $E classify -m models/spam-byteqrnn "$f" | tail -1
-done
+echo "== classifying real mail: 14 messages of the held-out test split (true class = folder name)"
+$E classify -m models/spam-byteqrnn tests/data/spam/spam-assassin/*/*.txt |
+  sed -E 's|tests/data/spam/spam-assassin/||'
+echo "== the same with the int8 model trained with in-training quantization ($(du -k models/spam-byteqrnn-int8/model.safetensors | cut -f1) kB)"
+$E classify -m models/spam-byteqrnn-int8 tests/data/spam/spam-assassin/*/*.txt |
+  sed -E 's|tests/data/spam/spam-assassin/||'
+echo "== any text: $E classify -m models/spam-byteqrnn --text 'WIN A FREE CRUISE!!! click here'"
+$E classify -m models/spam-byteqrnn --text 'WIN A FREE CRUISE!!! click here now to claim your prize'
