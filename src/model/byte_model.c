@@ -147,8 +147,16 @@ static es_status get_float(struct json_object *o, const char *key, float *v, dou
 }
 
 static es_status config_from_obj(es_byte_config *c, struct json_object *o, es_error *err) {
-    const char *enc = NULL;
-    es_status s = es_config_string(o, "encoder", true, &enc, err);
+    const char *enc = NULL, *mt = NULL;
+    es_status s = es_config_string(o, "model_type", false, &mt, err);
+    if (s) return s;
+    /* A folder of another family (e.g. a T5 checkpoint) says so plainly
+     * rather than failing on the first byte-model key it lacks. */
+    if (mt && strncmp(mt, "edgeseq-byte-", 13) != 0)
+        return es_errf(err, ES_ERR_UNSUPPORTED,
+                       "config.json: model_type \"%s\" is not a byte model (expected "
+                       "edgeseq-byte-classifier or edgeseq-byte-seq2seq)", mt);
+    s = es_config_string(o, "encoder", true, &enc, err);
     if (s) return s;
     int e = es_byte_encoder_from_name(enc);
     if (e < 0)
