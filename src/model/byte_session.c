@@ -51,7 +51,16 @@ es_status es_byte_model_load(es_model *m, const char *dir, struct json_object *c
     if (s) return s;
     m->arch = ES_ARCH_BYTE_CLASSIFIER;
     m->info.arch = ES_ARCH_BYTE_CLASSIFIER;
+    /* The dtype of the largest stored tensor: I8 for exported int8 models. */
     m->info.stored_dtype = ES_DTYPE_F32;
+    size_t big = 0;
+    for (size_t i = 0; i < es_weights_count(w); i++) {
+        const es_tensor_view *t = es_weights_at(w, i);
+        if (t->nbytes > big) {
+            big = t->nbytes;
+            m->info.stored_dtype = t->dtype;
+        }
+    }
     m->info.n_params = es_byte_model_n_params(bm);
     m->info.d_model = bm->cfg.d_model;
     m->info.n_layers = bm->cfg.encoder == ES_BYTE_QRNN ? bm->cfg.qrnn_layers : bm->cfg.n_layers;
