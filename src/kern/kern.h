@@ -65,6 +65,15 @@ typedef void (*es_attn_row_fn)(float *out, const float *q, const float *K, const
 typedef void (*es_qgemm_fn)(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
                             const int8_t *B, int ldb, int M, int N, int K, int acc);
 
+/* bf16-weight GEMM (src/model/t5_linear.c, reduced-precision inference):
+ * C(M,N) (+)= A(M,K) · B(N,K)ᵀ with A fp32, B bf16 (uint16 bit patterns,
+ * widened exactly to fp32), C fp32, fp32 accumulation; strides in
+ * elements; acc = 0 overwrites, 1 adds. Single-threaded (callers split
+ * columns over the pool), no allocation. SIMD variants differ from _ref by
+ * summation order and FMA only. */
+typedef void (*es_bgemm_fn)(float *C, int ldc, const float *A, int lda, const uint16_t *B,
+                            int ldb, int M, int N, int K, int acc);
+
 typedef struct es_kern_table {
     const char *isa; /* "ref", "avx2", "avx512" */
     es_gemm_fn gemm_nt;
@@ -76,6 +85,8 @@ typedef struct es_kern_table {
     es_attn_row_fn attn_row;
     /* integer GEMM (appended; see es_qgemm_fn below) */
     es_qgemm_fn qgemm_nt;
+    /* bf16-weight GEMM (appended; see es_bgemm_fn above) */
+    es_bgemm_fn bgemm_nt;
 } es_kern_table;
 
 /* The table for this CPU (chosen once, thread-safe). */
@@ -147,5 +158,12 @@ void es_qgemm_nt_ref(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int l
                      const int8_t *B, int ldb, int M, int N, int K, int acc);
 void es_qgemm_nt_avx2(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
                       const int8_t *B, int ldb, int M, int N, int K, int acc);
+
+/* bf16-weight GEMM (contract above es_bgemm_fn). _avx2: only when
+ * es_kern_get says the ISA is usable; the AVX-512 table uses it too. */
+void es_bgemm_nt_ref(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,
+                     int M, int N, int K, int acc);
+void es_bgemm_nt_avx2(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,
+                      int M, int N, int K, int acc);
 
 #endif

@@ -1,0 +1,28 @@
+/*
+ * bgemm_ref.c — scalar reference of the bf16-weight GEMM (kern.h,
+ * es_bgemm_fn): C(M,N) (+)= A(M,K) · B(N,K)ᵀ, A fp32, B bf16, fp32 sums.
+ *
+ * bf16 → fp32 is exact (the bf16 bits are the top half of the fp32), so
+ * the only rounding is the fp32 accumulation, done here strictly in k
+ * order without FMA contraction (a plain `s += a*b` per element). SIMD
+ * twins differ by summation order and FMA; tests/unit/test_kern_bgemm.c
+ * bounds the difference by the |a|·|b| sum.
+ */
+#include "kern/kern.h"
+
+void es_bgemm_nt_ref(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,
+                     int M, int N, int K, int acc) {
+    for (int i = 0; i < M; i++) {
+        const float *a = A + (size_t)i * (size_t)lda;
+        float *c = C + (size_t)i * (size_t)ldc;
+        for (int n = 0; n < N; n++) {
+            const uint16_t *b = B + (size_t)n * (size_t)ldb;
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) {
+                float p = a[k] * es_bf16_to_f32(b[k]);
+                s += p;
+            }
+            c[n] = acc ? c[n] + s : s;
+        }
+    }
+}
