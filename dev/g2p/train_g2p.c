@@ -12,6 +12,9 @@
  *   BUILD/libedgeseq.a -ljson-c -lm -lpthread
  * Usage: train_g2p CONFIG.json [--out DIR] [--max-steps N] [--threads N]
  * CONFIG: {"data": "data", "out": "out/g2p", "cases": "lower"|"both",
+ *          "init": "DIR" (optional: start from this model folder, e.g. to
+ *                  fine-tune a lower-case model on both cases; "model" is
+ *                  then ignored),
  *          "eval_every": 1000, "eval_words": 0,
  *          "model": {config.json of the model, incl. "symbols": null = the
  *                    dictionary's list},
@@ -208,7 +211,10 @@ int main(int argc, char **argv) {
         json_object_object_add(mo, "symbols", arr);
     }
     const char *mj = json_object_to_json_string_ext(mo, JSON_C_TO_STRING_PLAIN);
-    if (!st) st = es_s2s_model_from_json(&c.m, mj, strlen(mj), argv[1], p.seed, &err);
+    const char *init = NULL;
+    if (json_object_object_get_ex(cfg, "init", &v)) init = json_object_get_string(v);
+    if (!st && init) st = es_s2s_model_load_dir(&c.m, init, &err);
+    else if (!st) st = es_s2s_model_from_json(&c.m, mj, strlen(mj), argv[1], p.seed, &err);
     unsigned cases = strcmp(cases_s, "both") == 0 ? 3u : ES_CMU_CASE_LOWER;
     if (!st)
         st = es_cmudict_examples(&ex, &n_ex, d, ES_SPLIT_TRAIN, cases,
@@ -225,9 +231,10 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/train_config.json", out);
     es_copy_file_atomic(path, argv[1], NULL);
     fprintf(stderr,
-            "train_g2p: %zu parameters, %zu train examples (%zu words, cases %s), dev %zu words, "
+            "train_g2p: %s%s%s%zu parameters, %zu train examples (%zu words, cases %s), dev %zu words, "
             "%lld steps of batch %d, lr %g, threads %d, out %s\n",
-            es_s2s_model_n_params(c.m), n_ex, d->n_words_split[ES_SPLIT_TRAIN], cases_s,
+            init ? "from " : "", init ? init : "", init ? ", " : "", es_s2s_model_n_params(c.m), n_ex,
+            d->n_words_split[ES_SPLIT_TRAIN], cases_s,
             d->n_words_split[ES_SPLIT_DEV], (long long)p.max_steps, p.batch_size, (double)p.lr,
             p.n_threads, out);
     signal(SIGINT, on_sig);
