@@ -8,6 +8,7 @@
 # Environment: BUILD (build folder, default build), DATA (default data),
 #   OUT (default out/spam-ENCODER), THREADS (training threads, default: config),
 #   CONFIG (training config, default configs/spam-ENCODER.json),
+#   SHIP_TO (--ship destination, default models/spam-ENCODER),
 #   DEV_ONLY=1 (model selection runs: train + dev only, no test evaluation,
 #   no latency, no shipping; the test split stays unseen until a config is chosen).
 # Everything is logged to OUT/train.log; the script stops at the first error.
@@ -59,7 +60,7 @@ echo "# latency: one message at a time, 1 thread:" | tee -a "$log"
   | tee "$OUT/latency.json" | tee -a "$log"
 
 if [ "$ship" = 1 ]; then
-  dst="models/spam-$enc"
+  dst="${SHIP_TO:-models/spam-$enc}"
   mkdir -p "$dst"
   cp "$OUT/best/config.json" "$OUT/best/model.safetensors" "$dst/"
   cp "$OUT/best/dev_metrics.json" "$OUT/test_metrics.json" "$OUT/latency.json" "$dst/"
