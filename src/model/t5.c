@@ -25,6 +25,7 @@
 #include "model/t5.h"
 
 #include "io/fileio.h"
+#include "quant/t5_quant.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ typedef struct binder {
     es_dtype big_dtype; /* dtype of the embedding (the largest matrix) */
     const char *dir;    /* for "missing tensor" messages */
     es_error *err;
+    int quant;          /* es_t5_qscheme of the folder (0 = none) */
 } binder;
 
 /* Finds, checks and binds one tensor; counts its parameters. */
@@ -52,6 +54,41 @@ static es_status bind(binder *b, const float **out, const char *name, int ndim, 
     return ES_OK;
 }
 
+/* Binds a projection W (N, K) as a handle (model/t5_linear.h): F32 as
+ * bind() does (the float pointer is set too), BF16 kept as bf16 and I8 +
+ * `<name>.qscale` only under the folder's scheme (t5_quant.c). */
+static es_status bind_lin(binder *b, es_t5_lin *lin, const float **fp, const char *name,
+                          int64_t N, int64_t K) {
+    memset(lin, 0, sizeof *lin);
+    lin->N = (int)N;
+    lin->K = (int)K;
+    lin->group = (int)K;
+    lin->n_groups = 1;
+    const es_tensor_view *t = es_weights_find(b->w, name);
+    es_status s;
+    if (t && (t->dtype == ES_DTYPE_I8 || (t->dtype == ES_DTYPE_BF16 && b->quant == ES_T5_Q_BF16))) {
+        if ((s = es_t5_quant_bind(b->w, lin, t, b->quant, b->err))) return s;
+        if (fp) *fp = NULL;
+        b->n_params += (uint64_t)N * (uint64_t)K;
+        return ES_OK;
+    }
+    const float *f = NULL;
+    if ((s = bind(b, &f, name, 2, N, K))) return s;
+    lin->kind = ES_T5_W_F32;
+    lin->f32 = f;
+    if (fp) *fp = f;
+    return ES_OK;
+}
+
+/* es_t5_block field name -> its es_t5_lin_id. */
+static int lin_id(const char *field) {
+    static const char *names[ES_T5_NLIN] = {"q", "k", "v", "o", "cq", "ck", "cv", "co",
+                                            "wi", "wi1", "wo"};
+    for (int i = 0; i < ES_T5_NLIN; i++)
+        if (strcmp(field, names[i]) == 0) return i;
+    return 0; /* unreachable: every B2 field is listed */
+}
+
 static es_status bind_block(binder *b, es_t5_block *blk, const es_t5_config *c, bool dec, int i) {
     const char *S = dec ? "decoder" : "encoder";
     const int64_t D = c->d_model, I = (int64_t)c->n_heads * c->d_kv, F = c->d_ff;
@@ -65,7 +102,7 @@ static es_status bind_block(binder *b, es_t5_block *blk, const es_t5_config *c, 
 #define B2(field, fmt, d0, d1)                                      \
     do {                                                            \
         snprintf(n, sizeof n, fmt, S, i);                           \
-        if ((s = bind(b, &blk->field, n, 2, d0, d1))) return s;     \
+        if ((s = bind_lin(b, &blk->lin[lin_id(#field)], &blk->field, n, d0, d1))) return s; \
     } while (0)
     B1(ln_sa, "%s.block.%d.layer.0.layer_norm.weight", D);
     B2(q, "%s.block.%d.layer.0.SelfAttention.q.weight", I, D);
@@ -171,11 +208,12 @@ static es_status bind_all(binder *b, es_t5_model *tm) {
                        "%s: missing tensor 'shared.weight' (nor 'encoder.embed_tokens.weight' or "
                        "'decoder.embed_tokens.weight')",
                        b->dir);
-    if ((s = bind(b, &tm->embed, emb, 2, V, D))) return s;
+    if ((s = bind_lin(b, &tm->embed_lin, &tm->embed, emb, V, D))) return s;
     b->big_dtype = es_weights_find(b->w, emb)->dtype;
     if (c->tied) {
         tm->lm_head = tm->embed;
-    } else if ((s = bind(b, &tm->lm_head, "lm_head.weight", 2, V, D))) {
+        tm->lm_head_lin = tm->embed_lin;
+    } else if ((s = bind_lin(b, &tm->lm_head_lin, &tm->lm_head, "lm_head.weight", V, D))) {
         return s;
     }
     if ((s = bind(b, &tm->enc_rel,
@@ -232,13 +270,19 @@ es_status es_t5_model_load(es_model *m, const char *dir, struct json_object *con
     tm->dec = es_calloc((size_t)c->n_dec_layers, sizeof *tm->dec);
     if (!tm->enc || !tm->dec) return es_errf(err, ES_ERR_NOMEM, "out of memory loading %s", dir);
 
-    binder b = {w, 0, ES_DTYPE_F32, dir, err};
+    binder b = {w, 0, ES_DTYPE_F32, dir, err, 0};
+    /* Reduced-precision folders (src/quant/t5_quant.h): an unknown
+     * edgeseq_quant scheme is refused here, before any tensor is read. */
+    s = es_t5_quant_scheme(&b.quant, w, config, dir, err);
+    if (s) return s;
+    tm->quant = b.quant;
     s = bind_all(&b, tm);
     if (s) return s;
     tm->n_params = b.n_params;
 
     for (size_t i = 0; i < es_weights_count(w); i++) {
         const es_tensor_view *t = es_weights_at(w, i);
+        if (b.quant && es_t5_quant_is_aux(w, t->name)) continue;
         if (!is_known(c, t->name))
             es_log(ES_LOG_WARN, "%s: tensor '%s' is not used by a T5 model of this config", dir,
                    t->name);

@@ -17,6 +17,7 @@
 #define ES_MODEL_T5_H
 
 #include "model/model_internal.h"
+#include "model/t5_linear.h"
 
 typedef enum es_t5_act {
     ES_T5_ACT_RELU = 0,
@@ -42,6 +43,12 @@ es_status es_t5_config_parse(es_t5_config *c, const struct json_object *cfg, es_
 /* The public es_ffn_kind for a config. */
 es_ffn_kind es_t5_config_ffn(const es_t5_config *c);
 
+/* Index of a projection in es_t5_block.lin. */
+typedef enum es_t5_lin_id {
+    ES_T5_LQ, ES_T5_LK, ES_T5_LV, ES_T5_LO, ES_T5_LCQ, ES_T5_LCK, ES_T5_LCV, ES_T5_LCO,
+    ES_T5_LWI, ES_T5_LWI1, ES_T5_LWO, ES_T5_NLIN
+} es_t5_lin_id;
+
 /* One transformer block's weights, F32, borrowed from the weight set.
  * Cross-attention fields are NULL in encoder blocks; wi1 is NULL unless
  * gated (then wi is wi_0). */
@@ -55,7 +62,12 @@ typedef struct es_t5_block {
     const float *ln_ff;               /* (D) */
     const float *wi, *wi1;            /* (F, D) */
     const float *wo;                  /* (D, F) */
+    /* The same projections as weight handles (model/t5_linear.h), indexed
+     * by es_t5_lin_id; always set. For a quantized model (bf16/int8) the
+     * float pointers above are NULL and only these are usable. */
+    es_t5_lin lin[ES_T5_NLIN];
 } es_t5_block;
+
 
 typedef struct es_t5_model {
     es_t5_config cfg;
@@ -68,6 +80,12 @@ typedef struct es_t5_model {
     es_t5_block *enc;          /* n_enc_layers */
     es_t5_block *dec;          /* n_dec_layers */
     uint64_t n_params;
+    /* Reduced precision (src/quant/t5_quant.h): handles of the embedding
+     * and LM head (always set; == each other when tied) and the scheme,
+     * 0 = fp32 weights. When quant != 0, embed/lm_head and every block's
+     * float projection pointers are NULL (inference only, no training). */
+    es_t5_lin embed_lin, lm_head_lin;
+    int quant;
 } es_t5_model;
 
 /* ---- forward engine (src/nn/t5_forward.c) ------------------------------ */

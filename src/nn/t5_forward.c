@@ -50,10 +50,16 @@ static void lin_task(void *ctx, int task, int n_tasks) {
                        n1 - n0, j->K, j->acc);
 }
 
-/* C (M, N) (+)= A (M, K) · W (N, K)ᵀ, all contiguous. */
-static void linear(es_pool *pool, float *C, const float *A, const float *W, int M, int N, int K,
-                   int acc) {
+/* C (M, N) (+)= A (M, K) · W (N, K)ᵀ, all contiguous. W == NULL: the
+ * layer is reduced-precision (bf16 / int8, src/quant/t5_quant.h) and runs
+ * through its handle h (model/t5_linear.h). */
+static void linear(es_pool *pool, float *C, const float *A, const float *W, const es_t5_lin *h,
+                   int M, int N, int K, int acc) {
     if (M <= 0) return;
+    if (!W) {
+        es_t5_linear(pool, C, A, M, h, acc);
+        return;
+    }
     if (M < SMALL_M && N >= 2 * COL_BLOCK) {
         /* The split depends only on the shape, never on the thread count. */
         lin_job j = {C, A, W, M, N, K, acc, (N + COL_BLOCK - 1) / COL_BLOCK};
@@ -137,7 +143,7 @@ static void ffn(es_t5_state *st, const es_t5_block *b, int R) {
     for (int r0 = 0; r0 < R; r0 += FFN_CHUNK) {
         const int m = ES_MIN(FFN_CHUNK, R - r0);
         const float *xn = st->xn + (size_t)r0 * D;
-        linear(st->pool, st->h0, xn, b->wi, m, F, D, 0);
+        linear(st->pool, st->h0, xn, b->wi, &b->lin[ES_T5_LWI], m, F, D, 0);
         size_t n = (size_t)m * F;
         switch (c->act) {
         case ES_T5_ACT_RELU: relu_inplace(st->h0, n); break;
@@ -145,10 +151,10 @@ static void ffn(es_t5_state *st, const es_t5_block *b, int R) {
         case ES_T5_ACT_GELU_ERF: es_gelu_erf_f32(st->h0, n); break;
         }
         if (c->gated) {
-            linear(st->pool, st->h1, xn, b->wi1, m, F, D, 0);
+            linear(st->pool, st->h1, xn, b->wi1, &b->lin[ES_T5_LWI1], m, F, D, 0);
             for (size_t i = 0; i < n; i++) st->h0[i] *= st->h1[i];
         }
-        linear(st->pool, st->x + (size_t)r0 * D, st->h0, b->wo, m, D, F, 1);
+        linear(st->pool, st->x + (size_t)r0 * D, st->h0, b->wo, &b->lin[ES_T5_LWO], m, D, F, 1);
     }
 }
 
@@ -235,6 +241,10 @@ es_status es_t5_state_init(es_t5_state *st, const es_t5_model *m, es_pool *pool,
 
 static void embed(const es_t5_model *m, float *x, const int32_t *ids, int n) {
     const size_t D = (size_t)m->cfg.d_model;
+    if (!m->embed) { /* reduced-precision embedding: dequantized row lookup */
+        for (int i = 0; i < n; i++) es_t5_lin_row(&m->embed_lin, ids[i], x + (size_t)i * D);
+        return;
+    }
     for (int i = 0; i < n; i++) memcpy(x + (size_t)i * D, m->embed + (size_t)ids[i] * D, D * sizeof(float));
 }
 
@@ -250,9 +260,9 @@ void es_t5_encode(es_t5_state *st, float *out, const int32_t *ids, const int32_t
     for (int l = 0; l < c->n_enc_layers; l++) {
         const es_t5_block *b = &m->enc[l];
         es_rmsnorm_f32(st->xn, st->x, b->ln_sa, R, D, c->eps);
-        linear(st->pool, st->q, st->xn, b->q, R, I, D, 0);
-        linear(st->pool, st->k, st->xn, b->k, R, I, D, 0);
-        linear(st->pool, st->v, st->xn, b->v, R, I, D, 0);
+        linear(st->pool, st->q, st->xn, b->q, &b->lin[ES_T5_LQ], R, I, D, 0);
+        linear(st->pool, st->k, st->xn, b->k, &b->lin[ES_T5_LK], R, I, D, 0);
+        linear(st->pool, st->v, st->xn, b->v, &b->lin[ES_T5_LV], R, I, D, 0);
         attn_job j = {0};
         j.out = st->att;
         j.q = st->q;
@@ -266,7 +276,7 @@ void es_t5_encode(es_t5_state *st, float *out, const int32_t *ids, const int32_t
         j.mode = ATT_ENC;
         j.rel = m->enc_rel;
         attention(st, &j, B);
-        linear(st->pool, st->x, st->att, b->o, R, D, I, 1);
+        linear(st->pool, st->x, st->att, b->o, &b->lin[ES_T5_LO], R, D, I, 1);
         ffn(st, b, R);
     }
     es_rmsnorm_f32(st->enc_out, st->x, m->enc_final_ln, R, D, c->eps);
@@ -279,8 +289,8 @@ void es_t5_cross_kv(es_t5_state *st) {
     const int D = c->d_model, I = c->n_heads * c->d_kv, R = st->enc_B * st->enc_S;
     const size_t lstride = (size_t)st->max_rows * st->max_src * I;
     for (int l = 0; l < c->n_dec_layers; l++) {
-        linear(st->pool, st->ck + l * lstride, st->enc_out, m->dec[l].ck, R, I, D, 0);
-        linear(st->pool, st->cv + l * lstride, st->enc_out, m->dec[l].cv, R, I, D, 0);
+        linear(st->pool, st->ck + l * lstride, st->enc_out, m->dec[l].ck, &m->dec[l].lin[ES_T5_LCK], R, I, D, 0);
+        linear(st->pool, st->cv + l * lstride, st->enc_out, m->dec[l].cv, &m->dec[l].lin[ES_T5_LCV], R, I, D, 0);
     }
 }
 
@@ -298,9 +308,9 @@ const float *es_t5_decode(es_t5_state *st, const int32_t *tokens, int n_rows, in
         const es_t5_block *b = &m->dec[l];
         float *sk = st->sk + l * self_l, *sv = st->sv + l * self_l;
         es_rmsnorm_f32(st->xn, st->x, b->ln_sa, R, D, c->eps);
-        linear(st->pool, st->q, st->xn, b->q, R, I, D, 0);
-        linear(st->pool, st->k, st->xn, b->k, R, I, D, 0);
-        linear(st->pool, st->v, st->xn, b->v, R, I, D, 0);
+        linear(st->pool, st->q, st->xn, b->q, &b->lin[ES_T5_LQ], R, I, D, 0);
+        linear(st->pool, st->k, st->xn, b->k, &b->lin[ES_T5_LK], R, I, D, 0);
+        linear(st->pool, st->v, st->xn, b->v, &b->lin[ES_T5_LV], R, I, D, 0);
         for (int r = 0; r < n_rows; r++) {
             size_t dst = ((size_t)r * st->max_tgt + t0) * I, src = (size_t)r * n_new * I;
             memcpy(sk + dst, st->k + src, (size_t)n_new * I * sizeof(float));
@@ -317,10 +327,10 @@ const float *es_t5_decode(es_t5_state *st, const int32_t *tokens, int n_rows, in
         j.mode = ATT_DEC_SELF;
         j.rel = m->dec_rel;
         attention(st, &j, n_rows);
-        linear(st->pool, st->x, st->att, b->o, R, D, I, 1);
+        linear(st->pool, st->x, st->att, b->o, &b->lin[ES_T5_LO], R, D, I, 1);
 
         es_rmsnorm_f32(st->xn, st->x, b->ln_ca, R, D, c->eps);
-        linear(st->pool, st->q, st->xn, b->cq, R, I, D, 0);
+        linear(st->pool, st->q, st->xn, b->cq, &b->lin[ES_T5_LCQ], R, I, D, 0);
         attn_job cj = {0};
         cj.out = st->att;
         cj.q = st->q;
@@ -334,7 +344,7 @@ const float *es_t5_decode(es_t5_state *st, const int32_t *tokens, int n_rows, in
         cj.nk = st->enc_S;
         cj.mode = ATT_CROSS;
         attention(st, &cj, n_rows);
-        linear(st->pool, st->x, st->att, b->co, R, D, I, 1);
+        linear(st->pool, st->x, st->att, b->co, &b->lin[ES_T5_LCO], R, D, I, 1);
         ffn(st, b, R);
     }
     es_rmsnorm_f32(st->xn, st->x, m->dec_final_ln, R, D, c->eps);
@@ -350,7 +360,7 @@ const float *es_t5_decode(es_t5_state *st, const int32_t *tokens, int n_rows, in
 
 void es_t5_lm_head(es_t5_state *st, float *logits, const float *hid, int M) {
     const es_t5_config *c = &st->m->cfg;
-    linear(st->pool, logits, hid, st->m->lm_head, M, c->vocab, c->d_model, 0);
+    linear(st->pool, logits, hid, st->m->lm_head, &st->m->lm_head_lin, M, c->vocab, c->d_model, 0);
 }
 
 void es_t5_reorder(es_t5_state *st, const int32_t *parent, int n_rows) {

@@ -117,6 +117,10 @@ es_status es_t5_trainable_init(es_t5_trainable *t, const es_model *m, int with_g
         return es_errf(err, ES_ERR_ARG, "%s: not a T5 model (training needs model_type t5)",
                        m && m->dir ? m->dir : "model");
     const es_t5_model *sm = m->impl;
+    if (sm->quant) /* bf16/int8 weights are not parameters (src/quant/t5_quant.h) */
+        return es_errf(err, ES_ERR_UNSUPPORTED,
+                       "%s: reduced-precision (quantized) model: train the fp32 source folder",
+                       m->dir ? m->dir : "model");
     const es_t5_config *c = &sm->cfg;
     t->cfg = *c;
     t->w.cfg = *c;

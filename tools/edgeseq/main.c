@@ -35,6 +35,8 @@ static const cli_command ES_CLI_COMMANDS[] = {
     {"finetune", cmd_finetune, "fine-tune a T5 model on {\"input\", \"target\"} JSON lines"},
     {"export", cmd_export, "write the int8 form of a QAT-trained byte classifier (--int8)"},
     {"pretrain", cmd_pretrain, "T5 span-corruption pretraining on plain-text files"},
+    {"quantize", cmd_quantize, "write a T5 model folder in int8 / bf16 / f16 (reduced precision)"},
+    {"eval-quant", cmd_eval_quant, "quality of a quantized T5 folder vs its fp32 source (logits, score, greedy, beam)"},
 };
 /* ================================================================================== */
 

@@ -1,0 +1,153 @@
+/*
+ * t5_linear.c — the T5 linear-layer handle (t5_linear.h): F32, BF16 and
+ * int8 (dynamic per-row activation quantization + exact integer GEMM).
+ *
+ * Threads: one pool task per fixed block of LIN_NB output columns; every
+ * task reads the whole x and writes only its own columns, so results do
+ * not depend on the thread count. An int8 task handles LIN_MT rows at a
+ * time: it finds each row's max |x| (one pass), quantizes chunks of at
+ * most ES_T5_LIN_KCHUNK columns into a stack buffer (the chunk is the
+ * group when group-wise) and accumulates the int32 dot products with the
+ * kernel table's qgemm_nt (pool = NULL inside a task). Re-quantizing x per
+ * column block costs ~2·M·K per 64·M·K multiply-adds (≈3 %).
+ */
+#include "model/t5_linear.h"
+
+#include "kern/kern.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LIN_NB 64 /* output columns per task */
+#define LIN_MT 4  /* rows quantized at once */
+
+float es_t5_quant_row(uint8_t *codes, const float *x, int K) {
+    float mx = 0.0f;
+    for (int k = 0; k < K; k++) {
+        float a = fabsf(x[k]);
+        mx = a > mx ? a : mx; /* NaN is ignored by the max; its code below is 0 */
+    }
+    if (!(mx > 0.0f) || !isfinite(mx)) {
+        /* all zero (or non-finite input): codes 0, scale 0 or NaN marks it */
+        for (int k = 0; k < K; k++) codes[k] = 128;
+        return mx > 0.0f ? NAN : 0.0f;
+    }
+    /* Multiplying by 127/max instead of dividing by s_a: one rounding of the
+     * inverse, at most one code off at exact .5 ties — the scheme is defined
+     * by this code (the reference twin is this same function). */
+    const float inv = 127.0f / mx;
+    for (int k = 0; k < K; k++) {
+        float v = rintf(x[k] * inv);
+        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+        codes[k] = (uint8_t)(int)(v + 128.0f);
+    }
+    return mx / 127.0f;
+}
+
+typedef struct lin_job {
+    float *y;
+    const float *x;
+    const es_t5_lin *w;
+    int M, acc;
+} lin_job;
+
+/* y[:, n0:n1] (+)= the int8 product for this task's columns. */
+static void i8_task(void *ctx, int task, int n_tasks) {
+    (void)n_tasks;
+    const lin_job *j = ctx;
+    const es_t5_lin *w = j->w;
+    const int N = w->N, K = w->K, G = w->group, NG = w->n_groups;
+    const int n0 = task * LIN_NB, nb = ES_MIN(LIN_NB, N - n0);
+    const int chunk = G < K ? G : ES_MIN(K, ES_T5_LIN_KCHUNK);
+    const es_qgemm_fn qgemm = es_kern()->qgemm_nt;
+    uint8_t codes[LIN_MT * ES_T5_LIN_KCHUNK];
+    int32_t acc32[LIN_MT * LIN_NB];
+    float part[LIN_MT * LIN_NB];
+    float sa[LIN_MT], inv[LIN_MT];
+    for (int m0 = 0; m0 < j->M; m0 += LIN_MT) {
+        const int mt = ES_MIN(LIN_MT, j->M - m0);
+        for (int r = 0; r < mt; r++) {
+            const float *x = j->x + (size_t)(m0 + r) * K;
+            float mx = 0.0f;
+            for (int k = 0; k < K; k++) {
+                float a = fabsf(x[k]);
+                mx = a > mx ? a : mx;
+            }
+            sa[r] = mx > 0.0f && isfinite(mx) ? mx / 127.0f : (mx > 0.0f ? NAN : 0.0f);
+            inv[r] = mx > 0.0f && isfinite(mx) ? 127.0f / mx : 0.0f;
+        }
+        if (G < K) memset(part, 0, sizeof part);
+        for (int k0 = 0, g = 0; k0 < K; k0 += chunk, g++) {
+            const int kc = ES_MIN(chunk, K - k0);
+            for (int r = 0; r < mt; r++) {
+                const float *x = j->x + (size_t)(m0 + r) * K + k0;
+                uint8_t *c = codes + (size_t)r * kc;
+                for (int k = 0; k < kc; k++) {
+                    float v = rintf(x[k] * inv[r]);
+                    v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+                    c[k] = (uint8_t)(int)(v + 128.0f);
+                }
+            }
+            /* per-channel: int32 sums accumulate over the chunks (exact);
+             * group-wise: one group per chunk, scaled into part[] */
+            qgemm(NULL, acc32, nb, codes, kc, w->q + (size_t)n0 * K + k0, K, mt, nb, kc,
+                  G < K ? 0 : (k0 > 0));
+            if (G < K) {
+                for (int r = 0; r < mt; r++)
+                    for (int n = 0; n < nb; n++) {
+                        const size_t wi = (size_t)(n0 + n) * NG + g;
+                        int32_t s = acc32[r * nb + n] - 128 * w->wsum[wi];
+                        part[r * nb + n] += w->scale[wi] * (float)s;
+                    }
+            }
+        }
+        for (int r = 0; r < mt; r++) {
+            float *y = j->y + (size_t)(m0 + r) * N + n0;
+            for (int n = 0; n < nb; n++) {
+                float v;
+                if (G < K) {
+                    v = sa[r] * part[r * nb + n];
+                } else {
+                    const size_t wi = (size_t)(n0 + n);
+                    int32_t s = acc32[r * nb + n] - 128 * w->wsum[wi];
+                    v = sa[r] * (w->scale[wi] * (float)s);
+                }
+                y[n] = j->acc ? y[n] + v : v;
+            }
+        }
+    }
+}
+
+static void bf16_task(void *ctx, int task, int n_tasks) {
+    (void)n_tasks;
+    const lin_job *j = ctx;
+    const es_t5_lin *w = j->w;
+    const int n0 = task * LIN_NB, nb = ES_MIN(LIN_NB, w->N - n0);
+    es_kern()->bgemm_nt(j->y + n0, w->N, j->x, w->K, w->bf16 + (size_t)n0 * w->K, w->K, j->M, nb,
+                        w->K, j->acc);
+}
+
+void es_t5_linear(es_pool *pool, float *y, const float *x, int M, const es_t5_lin *w, int acc) {
+    if (M <= 0 || w->N <= 0) return;
+    if (w->kind == ES_T5_W_F32) {
+        es_kern()->gemm_nt(pool, y, w->N, x, w->K, w->f32, w->K, M, w->N, w->K, acc);
+        return;
+    }
+    lin_job j = {y, x, w, M, acc};
+    const int n_tasks = (w->N + LIN_NB - 1) / LIN_NB;
+    es_pool_run(pool, n_tasks, w->kind == ES_T5_W_BF16 ? bf16_task : i8_task, &j);
+}
+
+void es_t5_lin_row(const es_t5_lin *w, int r, float *out) {
+    const size_t K = (size_t)w->K, o = (size_t)r * K;
+    switch (w->kind) {
+    case ES_T5_W_F32: memcpy(out, w->f32 + o, K * sizeof(float)); break;
+    case ES_T5_W_BF16:
+        for (size_t k = 0; k < K; k++) out[k] = es_bf16_to_f32(w->bf16[o + k]);
+        break;
+    case ES_T5_W_I8:
+        for (size_t k = 0; k < K; k++)
+            out[k] = w->scale[(size_t)r * w->n_groups + k / (size_t)w->group] * (float)w->q[o + k];
+        break;
+    }
+}
