@@ -19,6 +19,7 @@ typedef struct qrnn_job {
     const float *zero; /* (H) zeros: c_{-1} */
     uint64_t zseed;    /* zoneout: one draw from the caller's rng per call */
     const uint8_t *zmask;
+    uint8_t *zmask_out; /* forward: the same buffer, written by the draw */
     const es_seq *s;
     int ldh, H, reverse, train, use_mask;
     float p;
@@ -44,7 +45,7 @@ static void fwd_seq(const qrnn_job *j, int b) {
         es_rng_seed(&r, j->zseed + (uint64_t)b * 0xd1342543de82ef95ull);
         uint64_t thr = (uint64_t)ceil((double)j->p * 16777216.0);
         for (int t = 0; t < L; t++) {
-            uint8_t *zm = j->zmask + es_seq_row(s, b, t) * (size_t)H;
+            uint8_t *zm = j->zmask_out + es_seq_row(s, b, t) * (size_t)H;
             for (int i = 0; i < H; i++) zm[i] = (es_rng_next(&r) >> 40) < thr;
         }
     }
@@ -105,6 +106,7 @@ void es_qrnn_forward(es_pool *pool, float *h, int ldh, float *G, float *c, uint8
     j.G = G;
     j.c = c;
     j.zmask = zmask;
+    j.zmask_out = zmask;
     j.s = s;
     j.ldh = ldh;
     j.H = H;
