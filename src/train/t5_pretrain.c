@@ -43,6 +43,8 @@
 #include <unistd.h>
 
 #define DOC_MIN 1000
+/* mask seed of validation chunk i (fixed across evaluations and runs) */
+#define VAL_SEED(i) mix(0x7a1u, (uint64_t)(i))
 
 es_t5_pt_params es_t5_pt_params_default(void) {
     es_t5_pt_params p;
@@ -255,7 +257,7 @@ static uint64_t mix(uint64_t a, uint64_t b) {
     return z ^ (z >> 31);
 }
 
-static es_status setup_model(pt *f, es_error *err) {
+static es_status setup_model(pt *f, int with_grad, es_error *err) {
     const es_t5_pt_params *p = f->p;
     es_status s;
     if (p->model_dir) {
@@ -282,7 +284,7 @@ static es_status setup_model(pt *f, es_error *err) {
     if ((s = es_model_load(&f->m, f->src_dir, NULL, err))) return s;
     const es_tokenizer *tok = es_model_tokenizer(f->m);
     if (!tok) return es_errf(err, ES_ERR_ARG, "%s: no spiece.model (pretraining needs the tokenizer)", f->src_dir);
-    if ((s = es_t5_trainable_init(&f->t, f->m, 1, err))) return s;
+    if ((s = es_t5_trainable_init(&f->t, f->m, with_grad, err))) return s;
     const int32_t tv = es_tokenizer_vocab_size(tok);
     f->sentinel0 = tv - 1; /* <extra_id_0> */
     f->eos = es_tokenizer_eos_id(tok);
@@ -295,18 +297,11 @@ static es_status setup_model(pt *f, es_error *err) {
     return ES_OK;
 }
 
-static es_status setup(pt *f, es_error *err) {
+/* Lengths, the token streams of both splits, and one row's buffers. */
+static es_status setup_data(pt *f, es_error *err) {
     const es_t5_pt_params *p = f->p;
-    if (p->n_inputs < 1 || !p->out_dir)
-        return es_errf(err, ES_ERR_ARG, "pretrain: text inputs and an output folder are required");
-    if (p->batch < 1 || p->steps < 1 || !(p->lr > 0) || p->warmup < 0 || p->dropout < 0 ||
-        p->dropout >= 1)
-        return es_errf(err, ES_ERR_ARG, "pretrain: batch >= 1, steps >= 1, lr > 0, warmup >= 0, dropout in [0,1)");
-    es_status s = es_t5_mkdir(p->out_dir, err);
-    if (!s) s = setup_model(f, err);
+    es_status s = es_span_raw_length(p->input_len, p->density, p->mean_span, &f->raw_len, &f->tgt_len, err);
     if (s) return s;
-    if ((s = es_span_raw_length(p->input_len, p->density, p->mean_span, &f->raw_len, &f->tgt_len, err)))
-        return s;
     es_span_counts cnt;
     if ((s = es_span_counts_for(&cnt, f->raw_len, p->density, p->mean_span, err))) return s;
     f->in_len = cnt.input_len;
@@ -319,26 +314,44 @@ static es_status setup(pt *f, es_error *err) {
     f->n_train_rows = f->c.train.n / (size_t)f->raw_len;
     f->n_val_rows = f->c.val.n / (size_t)f->raw_len;
     if (p->max_val_rows > 0 && f->n_val_rows > (size_t)p->max_val_rows) f->n_val_rows = (size_t)p->max_val_rows;
-    if (f->n_train_rows < (size_t)p->batch || f->n_val_rows < 1)
+    if (f->n_val_rows < 1)
         return es_errf(err, ES_ERR_ARG,
-                       "pretrain: too little text: %zu training chunks (batch %d) and %zu validation "
-                       "chunks of %d tokens (%zu / %zu tokens in %zu documents)",
-                       f->n_train_rows, p->batch, f->n_val_rows, f->raw_len, f->c.train.n, f->c.val.n,
-                       f->c.n_docs);
+                       "pretrain: too little text: no validation chunk of %d tokens (%zu held-out "
+                       "tokens in %zu of %zu documents)",
+                       f->raw_len, f->c.val.n, f->c.n_val_docs, f->c.n_docs);
+    f->row_in = es_malloc(((size_t)f->raw_len + 1) * sizeof(int32_t));
+    f->row_tgt = es_malloc(((size_t)f->raw_len + 1) * sizeof(int32_t));
+    f->noise = es_malloc((size_t)f->raw_len);
+    if (!f->row_in || !f->row_tgt || !f->noise) return es_errf(err, ES_ERR_NOMEM, "pretrain: row buffers");
+    return es_span_scratch_init(&f->sc, f->raw_len, err);
+}
+
+static es_status setup(pt *f, es_error *err) {
+    const es_t5_pt_params *p = f->p;
+    if (p->n_inputs < 1 || !p->out_dir)
+        return es_errf(err, ES_ERR_ARG, "pretrain: text inputs and an output folder are required");
+    if (p->batch < 1 || p->steps < 1 || !(p->lr > 0) || p->warmup < 0 || p->dropout < 0 ||
+        p->dropout >= 1)
+        return es_errf(err, ES_ERR_ARG, "pretrain: batch >= 1, steps >= 1, lr > 0, warmup >= 0, dropout in [0,1)");
+    es_status s = es_t5_mkdir(p->out_dir, err);
+    if (!s) s = setup_model(f, 1, err);
+    if (!s) s = setup_data(f, err);
+    if (s) return s;
+    if (f->n_train_rows < (size_t)p->batch)
+        return es_errf(err, ES_ERR_ARG,
+                       "pretrain: too little text: %zu training chunks of %d tokens for batch %d "
+                       "(%zu training tokens in %zu documents)",
+                       f->n_train_rows, f->raw_len, p->batch, f->c.train.n, f->c.n_docs);
     const int B = p->batch, S = f->in_len, T = f->tgt_len;
     f->perm = es_malloc(f->n_train_rows * sizeof *f->perm);
     f->ids = es_malloc((size_t)B * (size_t)S * sizeof(int32_t));
     f->mask = es_malloc((size_t)B * (size_t)S * sizeof(int32_t));
     f->dec_in = es_malloc((size_t)B * (size_t)T * sizeof(int32_t));
     f->labels = es_malloc((size_t)B * (size_t)T * sizeof(int32_t));
-    f->row_in = es_malloc(((size_t)f->raw_len + 1) * sizeof(int32_t));
-    f->row_tgt = es_malloc(((size_t)f->raw_len + 1) * sizeof(int32_t));
-    f->noise = es_malloc((size_t)f->raw_len);
-    if (!f->perm || !f->ids || !f->mask || !f->dec_in || !f->labels || !f->row_in || !f->row_tgt || !f->noise)
+    if (!f->perm || !f->ids || !f->mask || !f->dec_in || !f->labels)
         return es_errf(err, ES_ERR_NOMEM, "pretrain: batch buffers");
     for (size_t i = 0; i < (size_t)B * (size_t)S; i++) f->mask[i] = 1;
     f->perm_epoch = -1;
-    if ((s = es_span_scratch_init(&f->sc, f->raw_len, err))) return s;
     if ((s = es_pool_new(&f->pool, p->n_threads, err))) return s;
     if ((s = es_t5_tws_new(&f->ws, &f->t.cfg, f->pool, B, S, T, p->dropout > 0.0f, err))) return s;
     if (p->adamw) {
@@ -381,8 +394,7 @@ static void epoch_perm(pt *f, int64_t epoch) {
 
 /* Fills row b of the batch from chunk `chunk` of stream `ids` with the
  * mask drawn from rng_seed. */
-static es_status fill_row(pt *f, int b, const int32_t *ids, size_t chunk, uint64_t rng_seed,
-                          es_error *err) {
+static es_status make_row(pt *f, const int32_t *ids, size_t chunk, uint64_t rng_seed, es_error *err) {
     es_rng r;
     es_rng_seed(&r, rng_seed);
     const int32_t *tok = ids + chunk * (size_t)f->raw_len;
@@ -392,6 +404,13 @@ static es_status fill_row(pt *f, int b, const int32_t *ids, size_t chunk, uint64
     es_span_apply(tok, f->noise, f->raw_len, f->sentinel0, f->eos, f->row_in, &ni, f->row_tgt, &nt);
     if (ni != f->in_len || nt != f->tgt_len)
         return es_errf(err, ES_ERR_ARG, "pretrain: row lengths %d/%d, expected %d/%d", ni, nt, f->in_len, f->tgt_len);
+    return ES_OK;
+}
+
+static es_status fill_row(pt *f, int b, const int32_t *ids, size_t chunk, uint64_t rng_seed,
+                          es_error *err) {
+    es_status s = make_row(f, ids, chunk, rng_seed, err);
+    if (s) return s;
     const int S = f->in_len, T = f->tgt_len;
     memcpy(f->ids + (size_t)b * S, f->row_in, (size_t)S * sizeof(int32_t));
     memcpy(f->labels + (size_t)b * T, f->row_tgt, (size_t)T * sizeof(int32_t));
@@ -413,7 +432,7 @@ static es_status val_loss(pt *f, double *out, es_error *err) {
     for (size_t r0 = 0; r0 < f->n_val_rows; r0 += (size_t)B) {
         int nb = (int)ES_MIN((size_t)B, f->n_val_rows - r0);
         for (int b = 0; b < nb; b++) {
-            es_status s = fill_row(f, b, f->c.val.v, r0 + (size_t)b, mix(0x7a1u, r0 + (size_t)b), err);
+            es_status s = fill_row(f, b, f->c.val.v, r0 + (size_t)b, VAL_SEED(r0 + (size_t)b), err);
             if (s) return s;
         }
         es_t5_batch bt = batch_of(f, nb);
@@ -829,6 +848,64 @@ es_status es_t5_pretrain(const es_t5_pt_params *p, es_t5_pt_progress_fn fn, void
     } else if (!s) {
         s = es_t5_trainable_save(&f->t, p->out_dir, f->src_dir, err);
     }
+    pt_free(f);
+    es_free(f);
+    return s;
+}
+
+/* ---- span-filling examples ------------------------------------------------------- */
+
+static es_status decode_ids(const es_tokenizer *tok, const int32_t *ids, int n, char *out, size_t cap,
+                            es_error *err) {
+    size_t len = 0;
+    es_status s = es_tokenizer_decode(tok, ids, (size_t)n, 0, out, cap, &len, err);
+    if (s == ES_ERR_BUFFER) { /* truncated text is fine for a display */
+        out[cap - 1] = 0;
+        return ES_OK;
+    }
+    return s;
+}
+
+es_status es_t5_pretrain_examples(const es_t5_pt_params *p, int n, es_t5_pt_example_fn fn, void *user,
+                                  es_error *err) {
+    if (!p->model_dir || p->n_inputs < 1 || n < 1 || !fn)
+        return es_errf(err, ES_ERR_ARG, "pretrain examples: a model, text inputs and n >= 1 are required");
+    pt *f = es_calloc(1, sizeof *f);
+    if (!f) return es_errf(err, ES_ERR_NOMEM, "pretrain: state");
+    f->p = p;
+    es_session *ss = NULL;
+    enum { CAP = 16384 };
+    char *txt = es_malloc(3 * CAP);
+    es_status s = txt ? ES_OK : es_errf(err, ES_ERR_NOMEM, "pretrain: text buffers");
+    if (!s) s = setup_model(f, 0, err);
+    if (!s) s = setup_data(f, err);
+    if (!s) {
+        es_session_params sp = es_session_params_default();
+        sp.max_batch = 1;
+        sp.max_src_len = f->in_len;
+        sp.max_tgt_len = 2 * f->tgt_len + 2;
+        sp.n_threads = p->n_threads;
+        s = es_session_new(&ss, f->m, &sp, err);
+    }
+    const es_tokenizer *tok = f->m ? es_model_tokenizer(f->m) : NULL;
+    for (size_t r = 0; !s && r < (size_t)n && r < f->n_val_rows; r++) {
+        if ((s = make_row(f, f->c.val.v, r, VAL_SEED(r), err))) break;
+        es_gen_params gp = es_gen_params_default();
+        gp.method = ES_DECODE_GREEDY;
+        gp.max_new_tokens = 2 * f->tgt_len;
+        es_gen_result res;
+        if ((s = es_session_generate(ss, &res, f->row_in, f->in_len, &gp))) {
+            s = es_errf(err, s, "pretrain examples: %s", es_session_errmsg(ss));
+            break;
+        }
+        if (!s) s = decode_ids(tok, f->row_in, f->in_len, txt, CAP, err);
+        if (!s) s = decode_ids(tok, f->row_tgt, f->tgt_len, txt + CAP, CAP, err);
+        if (!s) s = decode_ids(tok, res.n_hyps ? res.hyps[0].ids : f->row_tgt, res.n_hyps ? res.hyps[0].n_ids : 0,
+                               txt + 2 * CAP, CAP, err);
+        if (!s && fn(user, (int)r, txt, txt + CAP, txt + 2 * CAP)) break;
+    }
+    es_session_free(ss);
+    es_free(txt);
     pt_free(f);
     es_free(f);
     return s;

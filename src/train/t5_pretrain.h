@@ -75,6 +75,16 @@ typedef int (*es_t5_pt_progress_fn)(void *user, const es_t5_pt_progress *p);
 es_status es_t5_pretrain(const es_t5_pt_params *p, es_t5_pt_progress_fn fn, void *user,
                          es_error *err);
 
+/* Span-filling examples: the first n validation rows (the same fixed masks
+ * as the validation loss) of the text inputs, greedy-decoded by the model
+ * in p->model_dir (required; out_dir unused). fn gets the row index, the
+ * decoded encoder input, the true target and the model's output (UTF-8;
+ * sentinels shown as <extra_id_N>; borrowed for the call); non-zero stops. */
+typedef int (*es_t5_pt_example_fn)(void *user, int row, const char *input, const char *target,
+                                   const char *predicted);
+es_status es_t5_pretrain_examples(const es_t5_pt_params *p, int n, es_t5_pt_example_fn fn,
+                                  void *user, es_error *err);
+
 /* FNV-1a 64 of a paragraph and the held-out rule (exposed for tests). */
 uint64_t es_t5_pt_doc_hash(const char *text, size_t len);
 int es_t5_pt_is_val(const char *text, size_t len);

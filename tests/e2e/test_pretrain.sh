@@ -6,7 +6,8 @@
 #     lengths (input 32 -> chunks of 34, targets 8), 2 held-out paragraphs;
 #   - validation loss logged at step 0 and decreasing (last < first - 1 nat),
 #     curves.csv / curves.svg / best/ / checkpoint written;
-#   - the output folder loads in `generate` (and `info`), with sentinels;
+#   - the output folder loads in `generate` and `info`; `pretrain --examples`
+#     shows held-out rows with <extra_id_0>, <extra_id_1> in input and target;
 #   - resume: 10 steps, then --resume to 20 gives the same step-20 losses
 #     as an uninterrupted 20-step run (same data order, masks, optimizer);
 #   - errors: missing input file, too little text, no --spm: exit 1/2 with
@@ -51,6 +52,13 @@ expect "grep -q 'validation loss' '$TMP/a/curves.svg'" "svg without the validati
 expect "[ $? -eq 0 ]" "info failed: $(cat "$TMP/info.out")"
 "$CLI" generate -m "$TMP/a" -n 8 "Call me <extra_id_0> years ago" >"$TMP/gen.out" 2>"$TMP/gen.err"
 expect "[ $? -eq 0 ]" "generate failed: $(cat "$TMP/gen.err")"
+
+# span-filling examples on the held-out rows: sentinel layout in input and target
+"$CLI" pretrain -m "$TMP/a" --examples 2 --input-len 32 -t 1 "$TXT" >"$TMP/ex.out" 2>"$TMP/ex.err"
+expect "[ $? -eq 0 ]" "examples failed: $(cat "$TMP/ex.err")"
+expect "[ $(grep -c '^\[[01]\] input: .*<extra_id_0>.*<extra_id_1>' "$TMP/ex.out") -eq 2 ]" "examples input: $(cat "$TMP/ex.out")"
+expect "[ $(grep -c '^    target: *<extra_id_0>.*<extra_id_1>' "$TMP/ex.out") -eq 2 ]" "examples target: $(cat "$TMP/ex.out")"
+expect "[ $(grep -c '^    predicted:' "$TMP/ex.out") -eq 2 ]" "examples predicted: $(cat "$TMP/ex.out")"
 
 # 3. resume: 10 steps, then continue to 20
 "$CLI" pretrain "${COMMON[@]}" --out "$TMP/b" --steps 10 "$TXT" >/dev/null 2>"$TMP/b1.err"

@@ -63,12 +63,20 @@ static int progress(void *user, const es_t5_pt_progress *p) {
     return g_interrupted ? 1 : 0;
 }
 
+static int show_example(void *user, int row, const char *input, const char *target,
+                        const char *predicted) {
+    (void)user;
+    printf("[%d] input:     %s\n    target:    %s\n    predicted: %s\n", row, input, target, predicted);
+    return 0;
+}
+
 int cmd_pretrain(int argc, char **argv) {
     es_t5_pt_params p = es_t5_pt_params_default();
     const char *optim = "adafactor";
     int isteps = (int)p.steps, iwarm = (int)p.warmup, threads = 0;
     float density = (float)p.density, span = (float)p.mean_span;
     bool resume = false;
+    int examples = 0;
     const cli_opt opts[] = {
         {"out", 'o', CLI_STR, &p.out_dir, 0, 0, "DIR", "output folder (required)", NULL},
         {"model", 'm', CLI_STR, &p.model_dir, 0, 0, "MODEL", "start from this T5 folder instead of a random init", NULL},
@@ -88,6 +96,8 @@ int cmd_pretrain(int argc, char **argv) {
         {"max-val-rows", 0, CLI_INT, &p.max_val_rows, 0, 1e9, "N", "cap on validation rows (default 0 = all)", NULL},
         {"save-every", 0, CLI_INT, &p.save_every, 0, 1e9, "N", "checkpoint every N steps (default 100)", NULL},
         {"log-every", 0, CLI_INT, &p.log_every, 1, 1e9, "N", "progress every N steps (default 10)", NULL},
+        {"examples", 0, CLI_INT, &examples, 0, 1e6, "N",
+         "no training: print N held-out span-filling examples of -m MODEL (greedy)", NULL},
         {"resume", 0, CLI_FLAG, &resume, 0, 0, NULL, "continue from OUT/checkpoint when present", NULL},
         {"seed", 0, CLI_U64, &p.seed, 0, 0, "N", "init, data order and mask seed (default 1)", NULL},
         {"threads", 't', CLI_INT, &threads, 0, 4096, "N", "worker threads (default 0 = physical cores)", NULL},
@@ -104,13 +114,25 @@ int cmd_pretrain(int argc, char **argv) {
         "steps (kill-safe; --resume continues), best validation model in DIR/best, curves\n"
         "in DIR/curves.csv and DIR/curves.svg; DIR ends up a normal HF model folder.",
         "  edgeseq pretrain --spm spiece.model --init t5-efficient-tiny --out runs/pt data/sotu\n"
-        "  edgeseq pretrain --spm spiece.model --out runs/pt --resume data/sotu",
+        "  edgeseq pretrain --spm spiece.model --out runs/pt --resume data/sotu\n"
+        "  edgeseq pretrain -m runs/pt --examples 5 data/sotu",
     };
     char **pos;
     int n_pos;
     int rc = cli_parse("pretrain", opts, sizeof opts / sizeof opts[0], &help, argc, argv, &pos, &n_pos);
     if (rc == CLI_PARSE_HELP) return CLI_EXIT_OK;
     if (rc != CLI_PARSE_OK) return rc;
+    if (examples > 0 && p.model_dir && n_pos >= 1) {
+        p.inputs = (const char *const *)pos;
+        p.n_inputs = n_pos;
+        p.density = density;
+        p.mean_span = span;
+        p.n_threads = threads ? threads : cli_default_threads();
+        es_error err = {0};
+        es_status s = es_t5_pretrain_examples(&p, examples, show_example, NULL, &err);
+        free(pos);
+        return s ? cli_fail_err(&err) : CLI_EXIT_OK;
+    }
     if (!p.out_dir || n_pos < 1 || (!p.model_dir && !p.spm_path)) {
         free(pos);
         return cli_usage("pretrain", "%s", !p.out_dir ? "missing --out DIR"
