@@ -221,7 +221,8 @@ def cmd_report(out, dest):
             fmt(floor_of("enc8", t), 1)))
     loads = [x for d in S.values() for x in d["load"]]
     check = open(os.path.join(out, "check.txt")).read().strip() if os.path.exists(os.path.join(out, "check.txt")) else "?"
-    es_ver = sh("git -C %s rev-parse --short HEAD" % os.path.dirname(os.path.abspath(__file__)))
+    rev_file = os.path.join(out, "build_rev")
+    es_ver = open(rev_file).read().strip() if os.path.exists(rev_file) else "?"
     rss_def = [x for d in S.values() for x in d.get("rss_default", [])]
     n_reps = {k: len(v["enc1"]) for k, v in S.items()}
     text = [BEGIN, "## T5 inference: edgeseq vs ONNX Runtime vs PyTorch (bench/run.sh)", "",
