@@ -161,6 +161,13 @@ void es_qgemm_nt_avx2(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int 
 
 /* bf16-weight GEMM (contract above es_bgemm_fn). _avx2: only when
  * es_kern_get says the ISA is usable; the AVX-512 table uses it too. */
+/* AVX-512 VNNI integer GEMM (contract above es_qgemm_fn), x86 builds
+ * only: not in any table yet (never run on the development machine);
+ * call only when es_cpu_features() reports avx512f + avx512bw +
+ * avx512vnni. tests/unit/test_kern_qgemm_vnni.c. */
+void es_qgemm_nt_vnni(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
+                      const int8_t *B, int ldb, int M, int N, int K, int acc);
+
 void es_bgemm_nt_ref(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,
                      int M, int N, int K, int acc);
 void es_bgemm_nt_avx2(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,
