@@ -191,7 +191,7 @@ int main(void) {
     const char *fx[2] = {"tiny-v1", "tiny-v11"};
     /* bounds measured on these fixtures with margin (max |logit| ~6 / ~40) */
     const double bound_i8[2] = {0.25, 3.0}, bound_bf16[2] = {0.05, 0.5}, bound_f16[2] = {0.01, 0.1};
-    enum { T = 24, NG = 16 };
+    enum { T = 16, NG = 12 };
     for (int f = 0; f < 2; f++) {
         char src[4096];
         snprintf(src, sizeof src, "%s", fixture(f == 0 ? "t5/tiny-v1" : "t5/tiny-v11"));
@@ -200,7 +200,8 @@ int main(void) {
         REQUIRE(ref, "reference logits");
         const char *dt[4] = {"int8", "int8", "bf16", "f16"};
         const int grp[4] = {0, 8, 0, 0};
-        for (int k = 0; k < 4; k++) {
+        /* tiny-v11 is stored BF16: its bf16/f16 forms are the same numbers */
+        for (int k = 0; k < (f == 0 ? 4 : 2); k++) {
             char sub[64];
             snprintf(sub, sizeof sub, "%s-%s-g%d", fx[f], dt[k], grp[k]);
             uint64_t bytes = 0;
