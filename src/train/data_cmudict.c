@@ -211,7 +211,8 @@ static int sym_find(const parser *P, const char *s, size_t n) {
     size_t h = es_fnv1a32(s, n) & (P->sym_cap - 1);
     while (P->sym_table[h]) {
         const char *c = P->d->symbols[P->sym_table[h] - 1];
-        if (strncmp(c, s, n) == 0 && c[n] == 0) return (int)P->sym_table[h] - 1;
+        /* length first: s may hold NUL bytes, so strncmp could stop early */
+        if (strlen(c) == n && memcmp(c, s, n) == 0) return (int)P->sym_table[h] - 1;
         h = (h + 1) & (P->sym_cap - 1);
     }
     return -1;
@@ -489,7 +490,7 @@ long es_cmudict_find(const es_cmudict *d, const uint8_t *word, size_t n) {
 
 int es_cmudict_symbol_index(const es_cmudict *d, const char *s, size_t n) {
     for (int i = 0; i < d->n_symbols; i++)
-        if (strncmp(d->symbols[i], s, n) == 0 && d->symbols[i][n] == 0) return i;
+        if (strlen(d->symbols[i]) == n && memcmp(d->symbols[i], s, n) == 0) return i;
     return -1;
 }
 

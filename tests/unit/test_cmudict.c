@@ -196,6 +196,11 @@ static void edge_cases(void) {
     CHECK(d->n_prons == 1 && d->prons[0].len == 1, "only K");
     es_cmudict_free(d);
     CHECK(es_cmudict_parse(&d, "A  K\n", 5, SYM, 0, "t", &err) == ES_ERR_ARG, "0 symbols");
+    /* NUL bytes inside a phone (found by fuzzing: a length-less compare read
+     * past the symbol) are an unknown phone */
+    const char nulphone[] = "CAB  K\0\0\0\0\0\0\0\0\0 AH1\n";
+    CHECK(es_cmudict_parse(&d, nulphone, sizeof nulphone - 1, SYM, N_SYM, "t", &err) ==
+              ES_ERR_FORMAT && strstr(err.msg, "t:1: phone"), "NUL in phone: %s", err.msg);
 
     /* symbol lists */
     char **sym = NULL;
