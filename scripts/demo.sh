@@ -3,7 +3,8 @@
 # build needs, build edgeseq, and run the main job: the shipped ByteQRNN
 # spam filter (models/spam-byteqrnn, trained by edgeseq in C on the
 # SpamAssassin corpus) classifying real e-mails it never saw in training
-# (messages of the held-out test split, committed under tests/data/spam).
+# (messages of the held-out test split, committed under tests/data/spam),
+# then the G2P model (models/g2p-cmudict) pronouncing words.
 # Needs nothing outside this repository (no ../shared, no network beyond
 # apt-get).
 set -euo pipefail
@@ -33,3 +34,7 @@ $E classify -m models/spam-byteqrnn-int8 tests/data/spam/spam-assassin/*/*.txt |
   sed -E 's|tests/data/spam/spam-assassin/||'
 echo "== any text: $E classify -m models/spam-byteqrnn --text 'WIN A FREE CRUISE!!! click here'"
 $E classify -m models/spam-byteqrnn --text 'WIN A FREE CRUISE!!! click here now to claim your prize'
+echo "== pronouncing words with the shipped grapheme-to-phoneme model (byte encoder + merged-attention decoder, CMUdict)"
+for w in edgeseq pronounce quantization tomato encyclopedia; do
+  printf '%-14s ' "$w"; $E generate -m models/g2p-cmudict --beam 4 "$w"
+done
