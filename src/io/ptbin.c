@@ -29,12 +29,10 @@
 #include "io/weights.h"
 #include "io/zip.h"
 
-#include <json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PT_MAX_INDEX (64u << 20) /* bytes of a .bin.index.json */
 
 typedef struct pt_ctx {
     es_weights *w;
@@ -297,115 +295,8 @@ es_status es_ptbin_read(es_weights *w, const char *path, es_error *err) {
 
 /* ---- pytorch_model.bin.index.json ------------------------------------- */
 
-/* A shard must be a plain file name in the index's folder. */
-static bool plain_file_name(const char *s, size_t len) {
-    if (len == 0 || strlen(s) != len) return false;
-    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return false;
-    return !strchr(s, '/') && !strchr(s, '\\');
-}
-
-static int cmp_cstr(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Reads pytorch_model.bin.index.json: every distinct shard of
- * "weight_map" (plain file names in the index's folder only) once, then
- * checks each listed tensor came from the shard the map names. Leaves w
- * sealed. Errors as es_ptbin_read, plus ES_ERR_FORMAT for a bad index. */
+/* Reads pytorch_model.bin.index.json through the shared shard reader
+ * (src/io/shard_index.c). */
 es_status es_ptbin_read_index(es_weights *w, const char *index_path, es_error *err) {
-    void *text;
-    size_t len;
-    es_status s = es_read_file(index_path, &text, &len, PT_MAX_INDEX, err);
-    if (s) return s;
-    struct json_tokener *tok = json_tokener_new();
-    if (!tok) {
-        es_free(text);
-        return es_errf(err, ES_ERR_NOMEM, "%s: out of memory", index_path);
-    }
-    /* len <= PT_MAX_INDEX < INT_MAX */
-    struct json_object *root = json_tokener_parse_ex(tok, text, (int)len);
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    es_free(text);
-    if (!root || je != json_tokener_success) {
-        json_object_put(root);
-        return es_errf(err, ES_ERR_FORMAT, "%s: not valid JSON near byte %zu: %s", index_path,
-                       end, json_tokener_error_desc(je));
-    }
-    const char **shards = NULL;
-    char *path = NULL;
-    const char *dir = NULL;
-    char *dirbuf = NULL;
-    size_t n_shards = 0, pcap = strlen(index_path) + 4096;
-    struct json_object *wm;
-    if (!json_object_is_type(root, json_type_object) ||
-        !json_object_object_get_ex(root, "weight_map", &wm) ||
-        !json_object_is_type(wm, json_type_object)) {
-        s = es_errf(err, ES_ERR_FORMAT, "%s: no \"weight_map\" object", index_path);
-        goto done;
-    }
-    size_t n_map = (size_t)json_object_object_length(wm);
-    if (n_map == 0) {
-        s = es_errf(err, ES_ERR_FORMAT, "%s: \"weight_map\" is empty", index_path);
-        goto done;
-    }
-    shards = es_malloc(n_map * sizeof *shards);
-    path = es_malloc(pcap);
-    dirbuf = es_strdup(index_path);
-    if (!shards || !path || !dirbuf) {
-        s = es_errf(err, ES_ERR_NOMEM, "%s: out of memory", index_path);
-        goto done;
-    }
-    char *slash = strrchr(dirbuf, '/');
-    if (!slash) dir = ".";
-    else {
-        slash[slash == dirbuf ? 1 : 0] = '\0';
-        dir = dirbuf;
-    }
-    json_object_object_foreach(wm, tname, sv) {
-        const char *sn = json_object_get_string(sv);
-        if (!json_object_is_type(sv, json_type_string) ||
-            !plain_file_name(sn, (size_t)json_object_get_string_len(sv))) {
-            s = es_errf(err, ES_ERR_FORMAT,
-                        "%s: tensor '%.200s': shard must be a plain file name in the index's "
-                        "folder",
-                        index_path, tname);
-            goto done;
-        }
-        shards[n_shards++] = sn;
-    }
-    qsort(shards, n_shards, sizeof *shards, cmp_cstr);
-    size_t uq = 0;
-    for (size_t i = 0; i < n_shards; i++)
-        if (uq == 0 || strcmp(shards[uq - 1], shards[i]) != 0) shards[uq++] = shards[i];
-    n_shards = uq;
-    for (size_t i = 0; i < n_shards; i++) {
-        if ((s = es_path_join(path, pcap, dir, shards[i], err))) goto done;
-        if ((s = es_ptbin_read(w, path, err))) {
-            es_err_prefix(err, "%s: shard", index_path);
-            goto done;
-        }
-    }
-    es_weights_seal(w); /* binary-search lookups below */
-    json_object_object_foreach(wm, tn, sv2) {
-        const es_tensor_view *t = es_weights_find(w, tn);
-        if ((s = es_path_join(path, pcap, dir, json_object_get_string(sv2), err))) goto done;
-        if (!t) {
-            s = es_errf(err, ES_ERR_FORMAT, "%s: tensor '%.200s' is not in its shard %s",
-                        index_path, tn, path);
-            goto done;
-        }
-        if (strcmp(t->file, path) != 0) {
-            s = es_errf(err, ES_ERR_FORMAT, "%s: tensor '%.200s' is listed in %s but found in %s",
-                        index_path, tn, path, t->file);
-            goto done;
-        }
-    }
-done:
-    es_free(shards);
-    es_free(path);
-    es_free(dirbuf);
-    json_object_put(root);
-    return s;
+    return es_weights_read_index(w, index_path, es_ptbin_read, err);
 }

@@ -57,7 +57,6 @@
 /* Same cap as the official library (MAX_HEADER_SIZE = 100_000_000). */
 #define ST_MAX_HEADER 100000000u
 /* Index files (model.safetensors.index.json) are small; 64 MB is generous. */
-#define ST_MAX_INDEX (64u << 20)
 /* Deepest JSON nesting the key scanner follows (json-c's default is 32). */
 #define ST_MAX_DEPTH 64
 
@@ -720,138 +719,10 @@ es_status es_safetensors_read(es_weights *w, const char *path, es_error *err) {
 /* Sharded checkpoints: model.safetensors.index.json                        */
 /* ------------------------------------------------------------------------ */
 
-/* A shard name must be a plain file name inside the index's folder. */
-static bool safe_shard_name(const char *s, size_t len) {
-    if (len == 0 || strlen(s) != len) return false;
-    if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return false;
-    return strchr(s, '/') == NULL && strchr(s, '\\') == NULL;
-}
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
+/* Reads model.safetensors.index.json through the shared shard reader
+ * (src/io/shard_index.c). */
 es_status es_safetensors_read_index(es_weights *w, const char *index_path, es_error *err) {
-    void *text;
-    size_t len;
-    es_status s = es_read_file(index_path, &text, &len, ST_MAX_INDEX, err);
-    if (s) return s;
-    if (len > INT32_MAX) { /* unreachable with the cap; keeps the cast below honest */
-        es_free(text);
-        return es_errf(err, ES_ERR_FORMAT, "%s: index too large", index_path);
-    }
-    struct json_tokener *tok = json_tokener_new();
-    if (!tok) {
-        es_free(text);
-        return es_errf(err, ES_ERR_NOMEM, "%s: out of memory", index_path);
-    }
-    struct json_object *root = json_tokener_parse_ex(tok, text, (int)len);
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    es_free(text);
-    if (!root || je != json_tokener_success) {
-        if (root) json_object_put(root);
-        return es_errf(err, ES_ERR_FORMAT, "%s: not valid JSON near byte %zu: %s", index_path, end,
-                       json_tokener_error_desc(je));
-    }
-    struct json_object *wm;
-    const char **shards = NULL;
-    char *dir = NULL;
-    char *path = NULL;
-    size_t n_map = 0, n_shards = 0;
-    if (!json_object_is_type(root, json_type_object) ||
-        !json_object_object_get_ex(root, "weight_map", &wm) ||
-        !json_object_is_type(wm, json_type_object)) {
-        s = es_errf(err, ES_ERR_FORMAT, "%s: no \"weight_map\" object", index_path);
-        goto done;
-    }
-    n_map = (size_t)json_object_object_length(wm);
-    if (n_map == 0) {
-        s = es_errf(err, ES_ERR_FORMAT, "%s: \"weight_map\" is empty", index_path);
-        goto done;
-    }
-    shards = es_malloc(n_map * sizeof *shards);
-    if (!shards) {
-        s = es_errf(err, ES_ERR_NOMEM, "%s: out of memory", index_path);
-        goto done;
-    }
-    json_object_object_foreach(wm, tname, sv) {
-        if (!json_object_is_type(sv, json_type_string)) {
-            s = es_errf(err, ES_ERR_FORMAT, "%s: weight_map entry '%.200s' is not a string",
-                        index_path, tname);
-            goto done;
-        }
-        const char *sn = json_object_get_string(sv);
-        if (!safe_shard_name(sn, (size_t)json_object_get_string_len(sv))) {
-            s = es_errf(err, ES_ERR_FORMAT,
-                        "%s: tensor '%.200s': shard name '%.200s' is not a file in the index's "
-                        "folder",
-                        index_path, tname, sn);
-            goto done;
-        }
-        shards[n_shards++] = sn;
-    }
-    qsort(shards, n_shards, sizeof *shards, cmp_str);
-    size_t u = 0;
-    for (size_t i = 0; i < n_shards; i++)
-        if (u == 0 || strcmp(shards[u - 1], shards[i]) != 0) shards[u++] = shards[i];
-    n_shards = u;
-
-    size_t il = strlen(index_path);
-    dir = es_malloc(il + 2);
-    size_t pcap = il + 4096;
-    path = es_malloc(pcap);
-    if (!dir || !path) {
-        s = es_errf(err, ES_ERR_NOMEM, "%s: out of memory", index_path);
-        goto done;
-    }
-    const char *slash = strrchr(index_path, '/');
-    if (slash) {
-        size_t dl = (size_t)(slash - index_path);
-        memcpy(dir, index_path, dl ? dl : 1);
-        dir[dl ? dl : 1] = 0;
-    } else {
-        strcpy(dir, ".");
-    }
-    size_t before = es_weights_count(w);
-    for (size_t i = 0; i < n_shards; i++) {
-        s = es_path_join(path, pcap, dir, shards[i], err);
-        if (s) goto done;
-        s = es_safetensors_read(w, path, err);
-        if (s) {
-            es_err_prefix(err, "%s: shard", index_path);
-            goto done;
-        }
-    }
-    /* Every listed tensor must come from the shard the index names. */
-    json_object_object_foreach(wm, tn, sv2) {
-        const char *sn = json_object_get_string(sv2);
-        const es_tensor_view *t = es_weights_find(w, tn);
-        s = es_path_join(path, pcap, dir, sn, err);
-        if (s) goto done;
-        if (!t) {
-            s = es_errf(err, ES_ERR_FORMAT, "%s: tensor '%.200s' is not in its shard %s",
-                        index_path, tn, path);
-            goto done;
-        }
-        if (strcmp(t->file, path) != 0) {
-            s = es_errf(err, ES_ERR_FORMAT,
-                        "%s: tensor '%.200s' is listed in %s but found in %s", index_path, tn,
-                        sn, t->file);
-            goto done;
-        }
-    }
-    size_t extra = es_weights_count(w) - before - n_map;
-    if (extra)
-        es_log(ES_LOG_WARN, "%s: %zu tensors in the shards are not listed in weight_map",
-               index_path, extra);
-done:
-    es_free(path);
-    es_free(dir);
-    es_free(shards);
-    json_object_put(root);
-    return s;
+    return es_weights_read_index(w, index_path, es_safetensors_read, err);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -82,6 +82,13 @@ es_status es_safetensors_read_index(es_weights *w, const char *index_path, es_er
 es_status es_ptbin_read(es_weights *w, const char *path, es_error *err);
 es_status es_ptbin_read_index(es_weights *w, const char *index_path, es_error *err);
 
+/* Shared reader of sharded checkpoints (*.index.json, "weight_map"): reads
+ * each distinct shard once with `read`, then checks every listed tensor
+ * came from the shard the map names (src/io/shard_index.c). */
+typedef es_status (*es_shard_reader)(es_weights *w, const char *path, es_error *err);
+es_status es_weights_read_index(es_weights *w, const char *index_path, es_shard_reader read,
+                                es_error *err);
+
 /* Parsing from memory, for fuzzers and hostile-input tests: the buffer is
  * not copied for safetensors (it must outlive w); `name` is used in
  * messages. */
