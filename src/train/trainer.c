@@ -15,10 +15,10 @@
 
 #include "io/fileio.h"
 #include "io/weights.h"
+#include "train/ckpt.h"
 #include "train/loss.h"
 #include "train/optim.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -113,15 +113,6 @@ float es_lr_at(const es_train_params *p, int64_t step) {
     return (float)lr;
 }
 
-static uint64_t fnv(uint64_t h, const void *data, size_t n) {
-    const unsigned char *b = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 /* Hash of everything that shapes the trajectory besides the state itself:
  * the model config and the optimisation params (not max_steps, cadences,
  * thread count or paths, which may change between a run and its resume).
@@ -131,7 +122,7 @@ static es_status config_hash(const es_trainer *tr, uint64_t *out, es_error *err)
     char *json = NULL;
     es_status s = es_byte_config_to_json(es_byte_model_config(tr->m), &json, err);
     if (s) return s;
-    uint64_t h = fnv(0xcbf29ce484222325ull, json, strlen(json));
+    uint64_t h = es_ckpt_fnv(ES_CKPT_FNV_BASIS, json, strlen(json));
     es_free(json);
     const es_train_params *p = &tr->p;
     char buf[512];
@@ -141,7 +132,7 @@ static es_status config_hash(const es_trainer *tr, uint64_t *out, es_error *err)
                      (double)p->min_lr, p->warmup_steps, (int)p->schedule, (double)p->weight_decay,
                      (double)p->beta1, (double)p->beta2, (double)p->eps, (double)p->clip_norm,
                      p->seed, p->max_bytes);
-    *out = fnv(h, buf, (size_t)n);
+    *out = es_ckpt_fnv(h, buf, (size_t)n);
     return ES_OK;
 }
 
@@ -365,180 +356,56 @@ es_status es_trainer_step(es_trainer *tr, const es_example_source *src, double *
     return ES_OK;
 }
 
-/* ---- checkpoints ---------------------------------------------------------------- */
-
-#define STATE_FILE "train_state.safetensors"
-#define MODEL_FILE "model.safetensors"
-#define POINTER_FILE "checkpoint"
-
-static es_status file_checksum(const char *path, uint64_t *out, es_error *err) {
-    void *buf = NULL;
-    size_t len = 0;
-    es_status s = es_read_file(path, &buf, &len, (size_t)1 << 34, err);
-    if (s) return s;
-    *out = fnv(0xcbf29ce484222325ull, buf, len);
-    es_free(buf);
-    return ES_OK;
-}
-
-static es_status read_pointer(const char *out_dir, char *name, size_t cap, es_error *err) {
-    char path[4096];
-    es_status s = es_path_join(path, sizeof path, out_dir, POINTER_FILE, err);
-    if (s) return s;
-    void *buf = NULL;
-    size_t len = 0;
-    if ((s = es_read_file(path, &buf, &len, 4096, err))) return s;
-    char *t = buf;
-    while (len && (t[len - 1] == '\n' || t[len - 1] == ' ')) t[--len] = 0;
-    s = ES_OK;
-    if (len == 0 || len >= cap || strncmp(t, "step-", 5) != 0 || strchr(t, '/') || strstr(t, ".."))
-        s = es_errf(err, ES_ERR_FORMAT, "%s: not a checkpoint name", path);
-    else
-        memcpy(name, t, len + 1);
-    es_free(buf);
-    return s;
-}
-
-static void remove_dir_files(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2])))
-            continue;
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < sizeof path) unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-/* Deletes step folders older than the newest keep_checkpoints ones, never
- * the one `current` points to. */
-static void prune(const es_trainer *tr, const char *current) {
-    DIR *d = opendir(tr->out_dir);
-    if (!d) return;
-    int64_t steps[256];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 256) {
-        long long st;
-        char tail;
-        if (sscanf(e->d_name, "step-%lld%c", &st, &tail) == 1) steps[n++] = st;
-    }
-    closedir(d);
-    for (int i = 0; i < n; i++) {
-        int newer = 0;
-        for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
-        char name[64], path[4096];
-        snprintf(name, sizeof name, "step-%08lld", (long long)steps[i]);
-        if (newer >= tr->p.keep_checkpoints && strcmp(name, current) != 0 &&
-            (size_t)snprintf(path, sizeof path, "%s/%s", tr->out_dir, name) < sizeof path)
-            remove_dir_files(path);
-    }
-}
+/* ---- checkpoints (format and life cycle: ckpt.h) ------------------------------- */
 
 /* Writes the checkpoint of this process. rng_all (world, 4): every rank's
  * RNG state, stored as extra metadata when world > 1 (NULL otherwise). */
 static es_status save_local(es_trainer *tr, const uint64_t *rng_all, es_error *err) {
     if (!tr->out_dir) return es_errf(err, ES_ERR_ARG, "trainer: no checkpoint folder set");
-    if (mkdir(tr->out_dir, 0777) != 0 && errno != EEXIST)
-        return es_errf(err, ES_ERR_IO, "%s: cannot create folder: %s", tr->out_dir, strerror(errno));
-    char name[64], cur[256] = "", dir[4096], path[4096];
-    snprintf(name, sizeof name, "step-%08lld", (long long)tr->step);
-    es_error e2;
-    if (read_pointer(tr->out_dir, cur, sizeof cur, &e2) == ES_OK && strcmp(cur, name) == 0)
-        return ES_OK; /* this exact state is the current checkpoint already */
-    es_status s = es_path_join(dir, sizeof dir, tr->out_dir, name, err);
-    if (s) return s;
-    remove_dir_files(dir); /* a partial folder left by a killed run */
+    char name[64], dir[4096], path[4096];
+    bool already = false;
+    es_status s = es_ckpt_begin(tr->out_dir, tr->step, name, sizeof name, dir, sizeof dir,
+                                &already, err);
+    if (s || already) return s;
     if ((s = es_byte_model_save_dir(tr->m, dir, err))) return s;
-    uint64_t ck = 0;
-    if ((s = es_path_join(path, sizeof path, dir, MODEL_FILE, err)) ||
-        (s = file_checksum(path, &ck, err)))
+    es_ckpt_state st;
+    memset(&st, 0, sizeof st);
+    if ((s = es_path_join(path, sizeof path, dir, ES_CKPT_MODEL_FILE, err)) ||
+        (s = es_ckpt_file_checksum(path, &st.model_checksum, err)))
         return s;
-    es_params *ps = es_byte_model_params(tr->m);
-    es_st_write_tensor *t = es_calloc(2 * (size_t)ps->n, sizeof *t);
-    char (*names)[ES_PARAM_NAME_MAX + 8] = es_calloc(2 * (size_t)ps->n, ES_PARAM_NAME_MAX + 8);
-    if (!t || !names) {
-        es_free(t);
-        es_free(names);
-        return es_errf(err, ES_ERR_NOMEM, "checkpoint: out of memory");
-    }
-    for (int i = 0; i < ps->n; i++) {
-        const es_param *p = &ps->p[i];
-        for (int k = 0; k < 2; k++) {
-            es_st_write_tensor *w = &t[2 * i + k];
-            snprintf(names[2 * i + k], ES_PARAM_NAME_MAX + 8, "%s.%s", k ? "adam_v" : "adam_m", p->name);
-            w->name = names[2 * i + k];
-            w->dtype = ES_DTYPE_F32;
-            w->ndim = p->ndim;
-            for (int d = 0; d < p->ndim; d++) w->shape[d] = p->shape[d];
-            w->data = (k ? tr->opt.v : tr->opt.m) + p->offset;
-        }
-    }
-    char v_step[32], v_epoch[32], v_pos[32], v_t[32], v_rng[4][32], v_hash[32], v_ck[32];
-    snprintf(v_step, sizeof v_step, "%" PRId64, tr->step);
-    snprintf(v_epoch, sizeof v_epoch, "%" PRId64, tr->epoch);
-    snprintf(v_pos, sizeof v_pos, "%zu", tr->pos);
-    snprintf(v_t, sizeof v_t, "%" PRId64, tr->opt.t);
-    for (int i = 0; i < 4; i++) snprintf(v_rng[i], 32, "%016" PRIx64, tr->rng.s[i]);
-    snprintf(v_hash, sizeof v_hash, "%016" PRIx64, tr->cfg_hash);
-    snprintf(v_ck, sizeof v_ck, "%016" PRIx64, ck);
-    const char *meta0[] = {"edgeseq_format", "1", "step", v_step, "epoch", v_epoch,
-                           "data_pos", v_pos, "adam_t", v_t, "rng0", v_rng[0], "rng1", v_rng[1],
-                           "rng2", v_rng[2], "rng3", v_rng[3], "config_hash", v_hash,
-                           "model_checksum", v_ck};
+    st.step = tr->step;
+    st.epoch = tr->epoch;
+    st.data_pos = tr->pos;
+    st.adam_t = tr->opt.t;
+    memcpy(st.rng, tr->rng.s, sizeof st.rng);
+    st.config_hash = tr->cfg_hash;
+    es_ckpt_moments reg = {es_byte_model_params(tr->m), tr->opt.m, tr->opt.v};
     /* Data parallelism adds "world_size" and, per rank r >= 1, "rng_rank<r>"
      * = its four state words as 64 hex digits (rank 0's are rng0..3). */
-    size_t n_extra = rng_all && tr->world > 1 ? (size_t)tr->world : 0, n_meta = ES_ARRAY_LEN(meta0) / 2;
-    const char **meta = es_calloc(2 * (n_meta + n_extra), sizeof *meta);
+    size_t n_extra = rng_all && tr->world > 1 ? (size_t)tr->world : 0;
+    const char **kv = es_calloc(2 * (n_extra ? n_extra : 1), sizeof *kv);
     char (*xv)[2][80] = es_calloc(n_extra ? n_extra : 1, sizeof *xv);
-    if (!meta || !xv) s = es_errf(err, ES_ERR_NOMEM, "checkpoint: out of memory");
-    if (!s) {
-        memcpy(meta, meta0, sizeof meta0);
-        for (size_t r = 0; r < n_extra; r++) {
-            const char **kv = meta + 2 * (n_meta + r);
-            if (r == 0) {
-                snprintf(xv[0][0], 80, "world_size");
-                snprintf(xv[0][1], 80, "%d", tr->world);
-            } else {
-                const uint64_t *q = rng_all + 4 * r;
-                snprintf(xv[r][0], 80, "rng_rank%zu", r);
-                snprintf(xv[r][1], 80, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
-                         q[0], q[1], q[2], q[3]);
-            }
-            kv[0] = xv[r][0];
-            kv[1] = xv[r][1];
+    if (!kv || !xv) s = es_errf(err, ES_ERR_NOMEM, "checkpoint: out of memory");
+    for (size_t r = 0; !s && r < n_extra; r++) {
+        if (r == 0) {
+            snprintf(xv[0][0], 80, "world_size");
+            snprintf(xv[0][1], 80, "%d", tr->world);
+        } else {
+            const uint64_t *q = rng_all + 4 * r;
+            snprintf(xv[r][0], 80, "rng_rank%zu", r);
+            snprintf(xv[r][1], 80, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64,
+                     q[0], q[1], q[2], q[3]);
         }
-        s = es_path_join(path, sizeof path, dir, STATE_FILE, err);
+        kv[2 * r] = xv[r][0];
+        kv[2 * r + 1] = xv[r][1];
     }
-    if (!s) s = es_safetensors_write(path, t, 2 * (size_t)ps->n, meta, n_meta + n_extra, err);
-    es_free(meta);
+    if (!s) s = es_path_join(path, sizeof path, dir, ES_CKPT_STATE_FILE, err);
+    if (!s) s = es_ckpt_write_state(path, &st, &reg, 1, kv, n_extra, err);
+    es_free(kv);
     es_free(xv);
-    es_free(t);
-    es_free(names);
     if (s) return s;
     /* the folder is complete and durable: publish it */
-    char line[80];
-    int n = snprintf(line, sizeof line, "%s\n", name);
-    if ((s = es_path_join(path, sizeof path, tr->out_dir, POINTER_FILE, err)) ||
-        (s = es_atomic_write_file(path, line, (size_t)n, err)))
-        return s;
-    prune(tr, name);
-    return ES_OK;
-}
-
-static es_status meta_u64(const es_weights *w, const char *key, int hex, uint64_t *out,
-                          const char *path, es_error *err) {
-    const char *v = es_weights_get_meta(w, key);
-    char *end = NULL;
-    if (!v || !*v) return es_errf(err, ES_ERR_FORMAT, "%s: metadata '%s' missing", path, key);
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, hex ? 16 : 10);
-    if (errno || *end) return es_errf(err, ES_ERR_FORMAT, "%s: metadata '%s' = '%s' is not a number", path, key, v);
-    *out = x;
-    return ES_OK;
+    return es_ckpt_publish(tr->out_dir, name, tr->p.keep_checkpoints, err);
 }
 
 static void rank_rng(es_rng *out, const es_rng *base, int rank);
@@ -552,7 +419,7 @@ static es_status resume_local(es_trainer *tr, const char *dir_in, uint64_t *rng_
     const char *root = dir_in ? dir_in : tr->out_dir;
     if (!root) return es_errf(err, ES_ERR_ARG, "trainer resume: no checkpoint folder");
     char name[256], dir[4096], path[4096];
-    es_status s = read_pointer(root, name, sizeof name, err);
+    es_status s = es_ckpt_read_pointer(root, name, sizeof name, err);
     if (s) return s;
     if ((s = es_path_join(dir, sizeof dir, root, name, err))) return s;
     /* 1. the model folder, loaded on the side */
@@ -565,35 +432,7 @@ static es_status resume_local(es_trainer *tr, const char *dir_in, uint64_t *rng_
         s = es_errf(err, ES_ERR_FORMAT, "%s/config.json: model config differs from the model being trained", dir);
     es_free(j1);
     es_free(j2);
-    /* 2. the state file */
-    es_weights *w = NULL;
-    uint64_t step = 0, epoch = 0, pos = 0, t = 0, rng[4] = {0}, hash = 0, ck = 0, ck_file = 0;
-    if (!s) s = es_path_join(path, sizeof path, dir, STATE_FILE, err);
-    if (!s) s = es_weights_new(&w, err);
-    if (!s) {
-        s = es_safetensors_read(w, path, err);
-        if (s && s != ES_ERR_NOMEM) s = ES_ERR_FORMAT;
-    }
-    if (!s) es_weights_seal(w);
-    static const char *rk[4] = {"rng0", "rng1", "rng2", "rng3"};
-    if (!s) s = meta_u64(w, "step", 0, &step, path, err);
-    if (!s) s = meta_u64(w, "epoch", 0, &epoch, path, err);
-    if (!s) s = meta_u64(w, "data_pos", 0, &pos, path, err);
-    if (!s) s = meta_u64(w, "adam_t", 0, &t, path, err);
-    for (int i = 0; i < 4 && !s; i++) s = meta_u64(w, rk[i], 1, &rng[i], path, err);
-    if (!s) s = meta_u64(w, "config_hash", 1, &hash, path, err);
-    if (!s) s = meta_u64(w, "model_checksum", 1, &ck, path, err);
-    if (!s && hash != tr->cfg_hash)
-        s = es_errf(err, ES_ERR_FORMAT, "%s: written with a different model config or training "
-                    "parameters (config hash %016" PRIx64 ", now %016" PRIx64 ")", path, hash, tr->cfg_hash);
-    char mpath[4096];
-    if (!s) s = es_path_join(mpath, sizeof mpath, dir, MODEL_FILE, err);
-    if (!s) s = file_checksum(mpath, &ck_file, err);
-    if (!s && ck_file != ck)
-        s = es_errf(err, ES_ERR_FORMAT, "%s: checksum %016" PRIx64 " does not match the training "
-                    "state (%016" PRIx64 "): model and state are from different saves", mpath, ck_file, ck);
-    if (!s && (int64_t)step < 0)
-        s = es_errf(err, ES_ERR_FORMAT, "%s: step %" PRIu64, path, step);
+    /* 2. the state file, into scratch moments */
     es_params *ps = es_byte_model_params(tr->m);
     float *mm = NULL, *vv = NULL;
     if (!s) {
@@ -605,40 +444,37 @@ static es_status resume_local(es_trainer *tr, const char *dir_in, uint64_t *rng_
             memset(vv, 0, ps->total * sizeof(float));
         }
     }
-    for (int i = 0; i < ps->n && !s; i++) {
-        const es_param *p = &ps->p[i];
-        for (int k = 0; k < 2 && !s; k++) {
-            char tn[ES_PARAM_NAME_MAX + 8];
-            snprintf(tn, sizeof tn, "%s.%s", k ? "adam_v" : "adam_m", p->name);
-            const es_tensor_view *tv = es_weights_find(w, tn);
-            if (!tv) {
-                s = es_errf(err, ES_ERR_FORMAT, "%s: tensor '%s' missing", path, tn);
-                break;
-            }
-            int ok = tv->dtype == ES_DTYPE_F32 && tv->ndim == p->ndim;
-            for (int d = 0; ok && d < p->ndim; d++) ok = tv->shape[d] == p->shape[d];
-            if (!ok) {
-                s = es_errf(err, ES_ERR_FORMAT, "%s: tensor '%s' has the wrong dtype or shape", path, tn);
-                break;
-            }
-            memcpy((k ? vv : mm) + p->offset, tv->data, p->numel * sizeof(float));
-        }
-    }
-    if (!s && es_weights_count(w) != 2 * (size_t)ps->n)
-        s = es_errf(err, ES_ERR_FORMAT, "%s: %zu tensors, expected %d", path, es_weights_count(w), 2 * ps->n);
-    if (!s && rng_all) s = resume_rngs(w, tr, rng, rng_all, path, err);
+    es_weights *w = NULL;
+    es_ckpt_state st;
+    memset(&st, 0, sizeof st);
+    es_ckpt_moments reg = {ps, mm, vv};
+    if (!s) s = es_path_join(path, sizeof path, dir, ES_CKPT_STATE_FILE, err);
+    if (!s) s = es_ckpt_read_state(path, &st, &reg, 1, &w, err);
+    if (!s && st.config_hash != tr->cfg_hash)
+        s = es_errf(err, ES_ERR_FORMAT, "%s: written with a different model config or training "
+                    "parameters (config hash %016" PRIx64 ", now %016" PRIx64 ")", path,
+                    st.config_hash, tr->cfg_hash);
+    char mpath[4096];
+    uint64_t ck_file = 0;
+    if (!s) s = es_path_join(mpath, sizeof mpath, dir, ES_CKPT_MODEL_FILE, err);
+    if (!s) s = es_ckpt_file_checksum(mpath, &ck_file, err);
+    if (!s && ck_file != st.model_checksum)
+        s = es_errf(err, ES_ERR_FORMAT, "%s: checksum %016" PRIx64 " does not match the training "
+                    "state (%016" PRIx64 "): model and state are from different saves", mpath,
+                    ck_file, st.model_checksum);
+    if (!s && rng_all) s = resume_rngs(w, tr, st.rng, rng_all, path, err);
     if (!s) {
         /* 3. everything checked: commit into the trainer */
         es_params *np = es_byte_model_params(nm);
         memcpy(ps->data, np->data, ps->total * sizeof(float));
         memcpy(tr->opt.m, mm, ps->total * sizeof(float));
         memcpy(tr->opt.v, vv, ps->total * sizeof(float));
-        tr->opt.t = (int64_t)t;
-        tr->step = (int64_t)step;
-        tr->epoch = (int64_t)epoch;
-        tr->pos = (size_t)pos;
+        tr->opt.t = st.adam_t;
+        tr->step = st.step;
+        tr->epoch = st.epoch;
+        tr->pos = st.data_pos;
         tr->perm_epoch = -1;
-        for (int i = 0; i < 4; i++) tr->rng.s[i] = rng[i];
+        for (int i = 0; i < 4; i++) tr->rng.s[i] = st.rng[i];
     }
     es_free_aligned(mm);
     es_free_aligned(vv);
