@@ -31,7 +31,10 @@
  * used once for a 1 x 128 greedy run (measured last, after the timings).
  *
  * Usage: es_bench MODEL_DIR IDS_FILE [--threads N] [--reps R] [--dump DIR]
- *        [--no-enc8] [--no-beam]
+ *        [--no-enc8] [--no-beam] [--no-greedy] [--no-enc1] [--no-default]
+ * (--no-X skips workload X in the timed rounds, --no-default the default
+ * session's RSS probe (then -1); for profiling one workload under perf.
+ * The warm-up round still runs enc1.)
  */
 #include "edgeseq.h"
 
@@ -92,17 +95,21 @@ static void print_series(const char *name, const double *v, int n, int last) {
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: es_bench MODEL_DIR IDS_FILE [--threads N] [--reps R] [--dump DIR] "
-                        "[--no-enc8] [--no-beam]\n");
+                        "[--no-enc8] [--no-beam] [--no-greedy] [--no-enc1] [--no-default]\n");
         return 2;
     }
     const char *dir = argv[1], *ids_path = argv[2], *dump = NULL;
-    int threads = 1, reps = 5, do_enc8 = 1, do_beam = 1;
+    int threads = 1, reps = 5, do_enc1 = 1, do_enc8 = 1, do_greedy = 1, do_beam = 1;
+    int do_default = 1;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
         else if (!strcmp(argv[i], "--no-enc8")) do_enc8 = 0;
         else if (!strcmp(argv[i], "--no-beam")) do_beam = 0;
+        else if (!strcmp(argv[i], "--no-greedy")) do_greedy = 0;
+        else if (!strcmp(argv[i], "--no-enc1")) do_enc1 = 0;
+        else if (!strcmp(argv[i], "--no-default")) do_default = 0;
         else die(argv[i], "unknown argument");
     }
     if (reps < 1 || reps > MAX_REPS) die("--reps", "out of range");
@@ -168,12 +175,14 @@ int main(int argc, char **argv) {
     for (int rep = -1; rep < reps; rep++) {
         double w[5], c[5];
         w[0] = now_ms(), c[0] = cpu_ms();
-        if (es_session_encode(s, enc, src, mask8, 1, SRC_LEN)) die("encode", es_session_errmsg(s));
+        if ((do_enc1 || rep < 0) && es_session_encode(s, enc, src, mask8, 1, SRC_LEN))
+            die("encode", es_session_errmsg(s));
         w[1] = now_ms(), c[1] = cpu_ms();
         if (do_enc8 && es_session_encode(s, enc, ids8, mask8, 8, SRC_LEN))
             die("encode8", es_session_errmsg(s));
         w[2] = now_ms(), c[2] = cpu_ms();
-        if (es_session_generate(s, &res, src, SRC_LEN, &greedy)) die("greedy", es_session_errmsg(s));
+        if (do_greedy && es_session_generate(s, &res, src, SRC_LEN, &greedy))
+            die("greedy", es_session_errmsg(s));
         w[3] = now_ms(), c[3] = cpu_ms();
         if (do_beam && es_session_generate(s, &res, src, SRC_LEN, &beam))
             die("beam", es_session_errmsg(s));
@@ -195,7 +204,7 @@ int main(int argc, char **argv) {
     long rss_default = -1;
     es_session_params dp = es_session_params_default();
     dp.n_threads = threads;
-    if (!es_session_new(&s2, m, &dp, &err)) {
+    if (do_default && !es_session_new(&s2, m, &dp, &err)) {
         if (es_session_generate(s2, &res, src, SRC_LEN, &greedy)) die("greedy", es_session_errmsg(s2));
         rss_default = proc_kb("VmRSS:") - rss_before;
         es_session_free(s2);
@@ -207,7 +216,8 @@ int main(int argc, char **argv) {
            threads, es_version(), load_ms, first_ms, rss_load, peak, rss_default);
     const char *names[2][4] = {{"enc1", "enc8", "greedy", "beam"},
                                {"cpu_enc1", "cpu_enc8", "cpu_greedy", "cpu_beam"}};
-    const int n_of[4] = {reps, do_enc8 ? reps : 0, reps, do_beam ? reps : 0};
+    const int n_of[4] = {do_enc1 ? reps : 0, do_enc8 ? reps : 0, do_greedy ? reps : 0,
+                         do_beam ? reps : 0};
     for (int c = 0; c < 2; c++)
         for (int k = 0; k < 4; k++) print_series(names[c][k], t[c][k], n_of[k], c == 1 && k == 3);
     printf("}\n");

@@ -24,6 +24,8 @@ struct es_pool {
     int n_tasks;
     atomic_int next;
     int busy; /* workers still inside the current generation */
+    void *scratch; /* es_pool_scratch block (es_malloc_aligned) */
+    size_t scratch_bytes;
 };
 
 static void run_tasks(es_pool *p) {
@@ -107,7 +109,24 @@ void es_pool_free(es_pool *p) {
     pthread_cond_destroy(&p->cv_work);
     pthread_cond_destroy(&p->cv_done);
     es_free(p->th);
+    es_free_aligned(p->scratch);
     es_free(p);
+}
+
+void *es_pool_scratch(es_pool *p, size_t bytes) {
+    if (!p) return NULL;
+    if (bytes <= p->scratch_bytes && p->scratch) return p->scratch;
+    void *b = es_malloc_aligned(bytes ? bytes : 1);
+    if (!b) return NULL; /* the old block stays for smaller requests */
+    es_free_aligned(p->scratch);
+    p->scratch = b;
+    p->scratch_bytes = bytes;
+    return b;
+}
+
+es_status es_pool_reserve(es_pool *p, size_t bytes, es_error *err) {
+    if (!p || es_pool_scratch(p, bytes)) return ES_OK;
+    return es_errf(err, ES_ERR_NOMEM, "out of memory reserving %zu bytes of thread scratch", bytes);
 }
 
 int es_pool_threads(const es_pool *p) { return p ? p->n_threads : 1; }

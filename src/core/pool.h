@@ -26,4 +26,16 @@ void es_pool_run(es_pool *p, int n_tasks, es_task_fn fn, void *ctx);
 /* Physical cores (best effort: online CPUs / threads per core). */
 int es_cpu_physical_cores(void);
 
+/* Scratch memory owned by the pool (kernels' packing buffers), so that
+ * work run with a pool allocates nothing once the scratch is large enough.
+ * es_pool_scratch returns a 64-byte aligned block of >= bytes, valid until
+ * the next es_pool_scratch / es_pool_reserve / es_pool_free on this pool;
+ * it reallocates only when asked for more than it holds (NULL if p is NULL
+ * or on out of memory: callers then use their own memory). Call both on
+ * the thread that calls es_pool_run (the same rule as es_pool_run: one
+ * caller at a time); es_pool_reserve grows it up front (a session sizes it
+ * once at creation). */
+void *es_pool_scratch(es_pool *p, size_t bytes);
+es_status es_pool_reserve(es_pool *p, size_t bytes, es_error *err);
+
 #endif

@@ -168,6 +168,12 @@ void es_qgemm_nt_avx2(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int 
 void es_qgemm_nt_vnni(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
                       const int8_t *B, int ldb, int M, int N, int K, int acc);
 
+/* Bytes of pool scratch (core/pool.h es_pool_scratch) that the fp32 GEMMs
+ * of every variant need at most with a pool of n_threads threads: after
+ * es_pool_reserve(pool, es_kern_gemm_scratch_bytes(n)) GEMMs run with that
+ * pool never allocate. (NULL pool: the general path allocates per call.) */
+size_t es_kern_gemm_scratch_bytes(int n_threads);
+
 void es_bgemm_nt_ref(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,
                      int M, int N, int K, int acc);
 void es_bgemm_nt_avx2(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,

@@ -8,11 +8,14 @@
  * workspace for max_batch beams x max_tgt_len tokens, and a (max_batch, V)
  * logits buffer used by generation and scoring (scoring runs the LM head
  * over chunks of max_batch positions, so a long target never needs
- * (T, V) floats). Longer inputs are refused with ES_ERR_ARG.
+ * (T, V) floats), and the pool's GEMM scratch (es_kern_gemm_scratch_bytes).
+ * Nothing is allocated after that (tests/unit/test_t5_noalloc.c). Longer
+ * inputs are refused with ES_ERR_ARG.
  */
 #include "model/t5.h"
 
 #include "decode/decode.h"
+#include "kern/kern.h"
 #include "nn/ops.h"
 
 #include <string.h>
@@ -48,6 +51,8 @@ static es_status t5_session_init(es_session *s, es_error *err) {
     es_status st = es_t5_state_init(&t->st, tm, s->pool, p->max_batch, p->max_src_len,
                                     p->max_tgt_len, err);
     if (!st) st = es_decode_ws_init(&t->ws, p->max_batch, p->max_tgt_len, tm->cfg.vocab, err);
+    /* the GEMMs' packing buffers, once: no allocation in any later call */
+    if (!st) st = es_pool_reserve(s->pool, es_kern_gemm_scratch_bytes(es_pool_threads(s->pool)), err);
     if (!st) {
         size_t n = (size_t)p->max_batch * (size_t)tm->cfg.vocab * sizeof(float);
         t->logits = es_malloc_aligned(n);

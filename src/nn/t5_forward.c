@@ -32,7 +32,7 @@
 
 #define FFN_CHUNK 256    /* rows per feed-forward pass: bounds the (rows, F) scratch */
 #define COL_BLOCK 512    /* column block of the small-M GEMM split */
-#define SMALL_M 16
+#define SMALL_M 9        /* M < 9: the kernels' streaming path, which never allocates */
 
 /* ---- linear layers ----------------------------------------------------- */
 

@@ -39,9 +39,12 @@
  * sequence of operations fixed by (M, K, path) alone, never by the task
  * split or the thread that runs it; so results are bit-identical for any
  * thread count. Numerics: see docs/kernels.md (|err| <= ~K·u·Σ|a·b|).
- * Memory: general path, one es_malloc_aligned block per call of threads x
- * (N-range + KT_MB) x KT_KC floats (<= 1.1 MB per thread), freed before
- * returning; no allocation on pool threads; stack <= ~70 KB.
+ * Memory: general path, threads x (N-range + KT_MB) x KT_KC floats (<= 1.1
+ * MB per thread) of packing buffers: the pool's scratch (es_pool_scratch,
+ * which allocates only when it is smaller than that; sessions reserve
+ * es_kern_gemm_scratch_bytes up front), or with a NULL pool one
+ * es_malloc_aligned block per call, freed before returning; no allocation
+ * on pool threads; stack <= ~70 KB.
  */
 #ifndef ES_KERN_X86_GEMM_TMPL_H
 #define ES_KERN_X86_GEMM_TMPL_H
@@ -518,9 +521,9 @@ static void kt_gemm(es_pool *pool, int op, float *C, int ldc, const float *A, in
         if (groups > n_mblk) groups = n_mblk;
     }
     j.per_task = kt_ceil_div(n_mblk, groups);
-    /* Packing buffers are allocated here, on the calling thread (the
-     * allocator hook need not be thread-safe), one per thread that can run
-     * a task; NULL -> every task takes the same-bits in-place fallback. */
+    /* Packing buffers are taken here, on the calling thread (the allocator
+     * hook need not be thread-safe), one per thread that can run a task;
+     * NULL -> every task takes the same-bits in-place fallback. */
     j.n_slots = p ? es_pool_threads(p) : 1;
     if (j.n_slots > KT_MAX_SLOTS) j.n_slots = KT_MAX_SLOTS;
     for (int s = 0; s < KT_MAX_SLOTS; s++) atomic_init(&j.busy[s], 0);
@@ -528,10 +531,18 @@ static void kt_gemm(es_pool *pool, int op, float *C, int ldc, const float *A, in
     j.ws_floats = ((size_t)nbt + KT_MB) * kc_max;
     j.ws_floats = (j.ws_floats + 15) & ~(size_t)15; /* keep each slot 64-byte aligned */
     size_t bytes;
-    if (es_mul_ok(j.ws_floats * sizeof(float), (size_t)j.n_slots, &bytes))
-        j.ws = es_malloc_aligned(bytes);
+    int own = 0;
+    if (es_mul_ok(j.ws_floats * sizeof(float), (size_t)j.n_slots, &bytes)) {
+        /* the pool's scratch (sized once by the session: no allocation);
+         * without a pool, a block of our own for this call */
+        j.ws = es_pool_scratch(pool, bytes);
+        if (!j.ws && !pool) {
+            j.ws = es_malloc_aligned(bytes);
+            own = 1;
+        }
+    }
     es_pool_run(p, j.n_nblk * kt_ceil_div(n_mblk, j.per_task), kt_general_task, &j);
-    es_free_aligned(j.ws);
+    if (own) es_free_aligned(j.ws);
 }
 
 #endif
