@@ -88,4 +88,17 @@ void es_text_dataset_free(es_text_dataset *d);
 es_status es_data_read_doc(uint8_t **buf, size_t *len, const char *path, size_t max_bytes,
                            es_error *err);
 
+/* Stratified label-fraction subset of `split` (byte-model fine-tuning with
+ * few labels, `edgeseq train` "train_fraction"): chosen (d->n entries) is
+ * set to 1 for the chosen examples of that split and 0 for every other
+ * example. Rule (the same as the T5 transfer experiment's, t5_tasks.h):
+ * key(example) = splitmix64(seed ^ FNV-1a-64(file name)); within each
+ * label the max(1, round(fraction · count)) examples with the smallest
+ * keys are chosen (ties: lower index). The subset is a pure function of
+ * (seed, file names, fraction) — not of listing order — and the subset of
+ * a smaller fraction is contained in that of a larger one. fraction in
+ * (0, 1] (ES_ERR_ARG otherwise); ES_ERR_NOMEM. */
+es_status es_data_spam_fraction(uint8_t *chosen, const es_text_dataset *d, es_split split,
+                                double fraction, uint64_t seed, es_error *err);
+
 #endif

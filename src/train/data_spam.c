@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,4 +271,53 @@ void es_text_dataset_free(es_text_dataset *d) {
     }
     es_free(d->ex);
     es_free(d);
+}
+
+/* ---- label-fraction subsets -------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+typedef struct keyed {
+    uint64_t key;
+    size_t idx;
+} keyed;
+
+static int cmp_keyed(const void *a, const void *b) {
+    const keyed *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+es_status es_data_spam_fraction(uint8_t *chosen, const es_text_dataset *d, es_split split,
+                                double fraction, uint64_t seed, es_error *err) {
+    if (!(fraction > 0.0 && fraction <= 1.0))
+        return es_errf(err, ES_ERR_ARG, "train fraction %g outside (0, 1]", fraction);
+    memset(chosen, 0, d->n);
+    keyed *v = es_calloc(d->n ? d->n : 1, sizeof *v);
+    if (!v) return es_errf(err, ES_ERR_NOMEM, "train fraction: out of memory");
+    for (int label = 0; label < d->n_labels; label++) {
+        size_t n = 0;
+        for (size_t i = 0; i < d->n; i++) {
+            const es_text_example *e = &d->ex[i];
+            if (e->split != split || e->label != label) continue;
+            uint64_t h = 14695981039346656037ull; /* FNV-1a 64 of the file name */
+            for (const char *p = e->name; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ull;
+            v[n].key = splitmix64(seed ^ h);
+            v[n].idx = i;
+            n++;
+        }
+        if (!n) continue;
+        size_t k = (size_t)llround(fraction * (double)n);
+        if (k < 1) k = 1;
+        if (k > n) k = n;
+        qsort(v, n, sizeof *v, cmp_keyed);
+        for (size_t i = 0; i < k; i++) chosen[v[i].idx] = 1;
+    }
+    es_free(v);
+    return ES_OK;
 }

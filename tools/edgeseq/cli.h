@@ -49,6 +49,7 @@ int cmd_data(int argc, char **argv);
 int cmd_grads(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv); /* cmd_pretrain.c: T5 span-corruption pretraining */
+int cmd_pretrain_byte(int argc, char **argv); /* cmd_pretrain_byte.c: `pretrain --byte-encoder` */
 int cmd_export(int argc, char **argv);   /* cmd_export.c: int8 export (src/quant) */
 int cmd_quantize(int argc, char **argv);   /* cmd_quantize.c: T5 int8/bf16/f16 folders */
 int cmd_eval_quant(int argc, char **argv); /* cmd_eval_quant.c: quantized vs fp32 quality */

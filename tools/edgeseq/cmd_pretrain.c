@@ -71,6 +71,10 @@ static int show_example(void *user, int row, const char *input, const char *targ
 }
 
 int cmd_pretrain(int argc, char **argv) {
+    /* byte-encoder pretraining has its own flags (cmd_pretrain_byte.c) */
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strncmp(argv[i], "--byte-encoder", 14) == 0 && (argv[i][14] == 0 || argv[i][14] == '='))
+            return cmd_pretrain_byte(argc, argv);
     es_t5_pt_params p = es_t5_pt_params_default();
     const char *optim = "adafactor";
     int isteps = (int)p.steps, iwarm = (int)p.warmup, threads = 0;

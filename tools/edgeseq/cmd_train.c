@@ -17,6 +17,12 @@
  *              "save_every": 500, "keep_checkpoints": 2}}
  * Unknown keys in "train" are errors (typos must not silently change a
  * run); "model" is validated by the library.
+ * Optional top-level keys (few-label fine-tuning, docs/training.md):
+ *   "init_encoder": "DIR"          copy the encoder tensors of a pretrained
+ *                                  byte model folder (edgeseq pretrain
+ *                                  --byte-encoder); pool/head stay fresh
+ *   "train_fraction": 0.05,        train on a stratified label-fraction
+ *   "train_fraction_seed": 1       subset of the train split (data.h)
  *
  * Output folder:
  *   config.json + model.safetensors   the final model (trainer)
@@ -42,6 +48,7 @@
 #include "clf.h"
 
 #include "io/fileio.h"
+#include "train/byte_pretrain.h"
 #include "train/plot_svg.h"
 #include "train/trainer.h"
 
@@ -296,6 +303,9 @@ typedef struct train_cfg {
     char *model_json;
     es_train_params p;
     int threads;
+    char *init_encoder;       /* "init_encoder" or NULL */
+    double train_fraction;    /* "train_fraction" (1 = all) */
+    uint64_t fraction_seed;   /* "train_fraction_seed" */
 } train_cfg;
 
 static int cfg_fail(const char *path, const char *what) {
@@ -369,6 +379,8 @@ static int load_config(train_cfg *c, const char *path) {
     memset(c, 0, sizeof *c);
     c->p = es_train_params_default();
     c->threads = 0;
+    c->train_fraction = 1.0;
+    c->fraction_seed = 1;
     void *buf;
     size_t len;
     es_error err = {0};
@@ -393,7 +405,8 @@ static int load_config(train_cfg *c, const char *path) {
     json_object_object_foreach(o, key, val) {
         (void)val;
         if (strcmp(key, "data") && strcmp(key, "out") && strcmp(key, "model") &&
-            strcmp(key, "train") && strcmp(key, "comment")) {
+            strcmp(key, "train") && strcmp(key, "comment") && strcmp(key, "init_encoder") &&
+            strcmp(key, "train_fraction") && strcmp(key, "train_fraction_seed")) {
             rc = cli_fail("%s: unknown key '%s' (expected data, out, model, train, comment)", path,
                           key);
             break;
@@ -401,6 +414,21 @@ static int load_config(train_cfg *c, const char *path) {
     }
     if (!rc && json_object_object_get_ex(o, "data", &v)) c->data = strdup(json_object_get_string(v));
     if (!rc && json_object_object_get_ex(o, "out", &v)) c->out = strdup(json_object_get_string(v));
+    if (!rc && json_object_object_get_ex(o, "init_encoder", &v)) {
+        if (json_object_get_type(v) != json_type_string) rc = cfg_fail(path, "\"init_encoder\" must be a folder name");
+        else c->init_encoder = strdup(json_object_get_string(v));
+    }
+    if (!rc && json_object_object_get_ex(o, "train_fraction", &v)) {
+        c->train_fraction = json_object_get_double(v);
+        enum json_type jt = json_object_get_type(v);
+        if ((jt != json_type_double && jt != json_type_int) || !(c->train_fraction > 0 && c->train_fraction <= 1))
+            rc = cfg_fail(path, "\"train_fraction\" must be a number in (0, 1]");
+    }
+    if (!rc && json_object_object_get_ex(o, "train_fraction_seed", &v)) {
+        if (json_object_get_type(v) != json_type_int || json_object_get_int64(v) < 0)
+            rc = cfg_fail(path, "\"train_fraction_seed\" must be a non-negative integer");
+        else c->fraction_seed = (uint64_t)json_object_get_int64(v);
+    }
     if (!rc) {
         if (!json_object_object_get_ex(o, "model", &v) ||
             json_object_get_type(v) != json_type_object)
@@ -420,6 +448,7 @@ static void free_config(train_cfg *c) {
     free(c->data);
     free(c->out);
     free(c->model_json);
+    free(c->init_encoder);
 }
 
 /* ---- verb ------------------------------------------------------------------ */
@@ -526,17 +555,43 @@ int cmd_train(int argc, char **argv) {
         st = es_errf(&err, ES_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    size_t k = 0;
+    uint8_t *chosen = NULL; /* "train_fraction": the stratified subset */
+    if (cfg.train_fraction < 1.0) {
+        if (!(chosen = malloc(t.data->n ? t.data->n : 1))) {
+            st = es_errf(&err, ES_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        st = es_data_spam_fraction(chosen, t.data, ES_SPLIT_TRAIN, cfg.train_fraction,
+                                   cfg.fraction_seed, &err);
+        if (st) {
+            free(chosen);
+            goto fail;
+        }
+    }
+    size_t k = 0, k_spam = 0;
     for (size_t i = 0; i < t.data->n; i++) {
         const es_text_example *e = &t.data->ex[i];
-        if (e->split != ES_SPLIT_TRAIN) continue;
+        if (e->split != ES_SPLIT_TRAIN || (chosen && !chosen[i])) continue;
+        k_spam += e->label == 1;
         ex[k].bytes = e->bytes;
         ex[k].len = e->n_bytes;
         ex[k].label = e->label;
         k++;
     }
+    free(chosen);
+    if (cfg.train_fraction < 1.0 && !t.rank)
+        fprintf(stderr, "train_fraction %g (seed %llu): %zu of %zu training messages (%zu ham / %zu spam)\n",
+                cfg.train_fraction, (unsigned long long)cfg.fraction_seed, k, n_train, k - k_spam, k_spam);
+    n_train = k;
     if ((st = mkdir_p(out, &err))) goto fail;
     if ((st = es_byte_model_new(&m, &mc, cfg.p.seed, &err))) goto fail;
+    if (cfg.init_encoder && !resume) {
+        int n_copied = 0;
+        if ((st = es_byte_load_encoder(m, cfg.init_encoder, &n_copied, &err))) goto fail;
+        if (!t.rank)
+            fprintf(stderr, "init_encoder: %d encoder tensors from %s (attention pool and head fresh)\n",
+                    n_copied, cfg.init_encoder);
+    }
     if ((st = es_trainer_new(&tr, m, &cfg.p, &err))) goto fail;
     if (dist && (st = es_trainer_set_dist(tr, dist, &err))) goto fail;
     es_trainer_set_progress(tr, on_progress, &t);
