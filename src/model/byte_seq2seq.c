@@ -26,12 +26,18 @@
  *   dec.layers.<l>.ln2.weight/.bias (D)
  *   dec.layers.<l>.ffn.fc1.weight (F, D), .fc1.bias (F), .fc2.weight (D, F), .fc2.bias (D)
  *   dec.ln_f.weight/.bias (D)      dec.out.bias (V)
+ *
+ * decoder.self_attention = "standard" replaces each merged layer by
+ * x ← x + SelfAttn_causal(LN1(x)); x ← x + CrossAttn(LN_c(x)); x ← x +
+ * FFN(LN2(x)) (src/model/byte_seq2seq_std.h: its tensor names, its K/V
+ * cache); embeddings, final LayerNorm and the tied output are shared.
  */
 #include "model/byte_seq2seq.h"
 
 #include "io/fileio.h"
 #include "io/weights.h"
 #include "model/byte_internal.h"
+#include "model/byte_seq2seq_std.h"
 #include "model/model_internal.h"
 #include "nn/embedding.h"
 #include "nn/ffn.h"
@@ -48,6 +54,8 @@
 
 typedef struct s2s_layer {
     int ln1_g, ln1_b, wq, wk, wv, wu, wo, ln2_g, ln2_b, f1_w, f1_b, f2_w, f2_b;
+    /* standard decoder only: self-attention q/k/v/o, LN_c, cross-attention q/k/v/o */
+    int sq, sk, sv, so, lnc_g, lnc_b, cq, ck, cv, co;
 } s2s_layer;
 
 struct es_s2s_model {
@@ -97,6 +105,8 @@ static es_status config_check(const es_s2s_config *c, es_error *err) {
     CHK(c->d_ff >= 1 && c->d_ff <= 8192, "seq2seq config: decoder d_ff %d (1..8192)", c->d_ff);
     CHK(c->max_out >= 2 && c->max_out <= 4096, "seq2seq config: decoder max_out %d (2..4096)",
         c->max_out);
+    CHK(c->self_attention == ES_S2S_SELF_MERGED || c->self_attention == ES_S2S_SELF_STANDARD,
+        "seq2seq config: decoder self_attention %d (0 merged, 1 standard)", c->self_attention);
     CHK(c->n_symbols >= 0 && c->n_symbols <= ES_S2S_MAX_SYMBOLS,
         "seq2seq config: %d symbols (0..%d)", c->n_symbols, ES_S2S_MAX_SYMBOLS);
     CHK(c->n_symbols == 0 || c->symbols, "seq2seq config: symbols is NULL");
@@ -148,6 +158,13 @@ static es_status config_from_obj(es_s2s_config *c, char **symbuf, struct json_ob
             if (s) return es_err_prefix(err, "%s: decoder", name);
             *ints[i].v = (int)v;
         }
+        const char *sa = NULL;
+        if ((s = es_config_string(dec, "self_attention", false, &sa, err)))
+            return es_err_prefix(err, "%s: decoder", name);
+        if (sa && strcmp(sa, "standard") == 0) c->self_attention = ES_S2S_SELF_STANDARD;
+        else if (sa && strcmp(sa, "merged") != 0)
+            return es_errf(err, ES_ERR_FORMAT, "%s: decoder.self_attention \"%s\" is not "
+                           "\"merged\" or \"standard\"", name, sa);
     }
     struct json_object *arr = NULL;
     if (json_object_object_get_ex(o, "symbols", &arr) && arr &&
@@ -190,6 +207,9 @@ es_status es_s2s_config_to_json(const es_s2s_model *m, char **out, es_error *err
     json_object_object_add(dec, "n_heads", json_object_new_int(m->cfg.n_heads));
     json_object_object_add(dec, "d_ff", json_object_new_int(m->cfg.d_ff));
     json_object_object_add(dec, "max_out", json_object_new_int(m->cfg.max_out));
+    json_object_object_add(dec, "self_attention",
+                           json_object_new_string(m->cfg.self_attention == ES_S2S_SELF_STANDARD
+                                                      ? "standard" : "merged"));
     json_object_object_add(o, "decoder", dec);
     if (m->cfg.n_symbols) {
         struct json_object *a = json_object_new_array();
@@ -235,11 +255,24 @@ static es_status register_params(es_s2s_model *m, es_error *err) {
     } while (0)
         P(ln1_g, "ln1.weight", 1, D, 0, ES_INIT_ONE, 0, 0);
         P(ln1_b, "ln1.bias", 1, D, 0, ES_INIT_ZERO, 0, 0);
-        P(wq, "matt.q.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
-        P(wk, "matt.k.weight", 2, D, De, ES_INIT_GLOROT, 1.0f, 1);
-        P(wv, "matt.v.weight", 2, D, De, ES_INIT_GLOROT, 1.0f, 1);
-        P(wu, "matt.u.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
-        P(wo, "matt.o.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
+        if (c->self_attention == ES_S2S_SELF_STANDARD) {
+            P(sq, "self_attn.q.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
+            P(sk, "self_attn.k.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
+            P(sv, "self_attn.v.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
+            P(so, "self_attn.o.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
+            P(lnc_g, "ln_cross.weight", 1, D, 0, ES_INIT_ONE, 0, 0);
+            P(lnc_b, "ln_cross.bias", 1, D, 0, ES_INIT_ZERO, 0, 0);
+            P(cq, "cross_attn.q.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
+            P(ck, "cross_attn.k.weight", 2, D, De, ES_INIT_GLOROT, 1.0f, 1);
+            P(cv, "cross_attn.v.weight", 2, D, De, ES_INIT_GLOROT, 1.0f, 1);
+            P(co, "cross_attn.o.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
+        } else {
+            P(wq, "matt.q.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
+            P(wk, "matt.k.weight", 2, D, De, ES_INIT_GLOROT, 1.0f, 1);
+            P(wv, "matt.v.weight", 2, D, De, ES_INIT_GLOROT, 1.0f, 1);
+            P(wu, "matt.u.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
+            P(wo, "matt.o.weight", 2, D, D, ES_INIT_GLOROT, 1.0f, 1);
+        }
         P(ln2_g, "ln2.weight", 1, D, 0, ES_INIT_ONE, 0, 0);
         P(ln2_b, "ln2.bias", 1, D, 0, ES_INIT_ZERO, 0, 0);
         P(f1_w, "ffn.fc1.weight", 2, F, D, ES_INIT_GLOROT, 1.0f, 1);
@@ -527,6 +560,7 @@ struct es_s2s_ws {
     float *R, *Rtmp;            /* (n_layers, rows, D), (rows, D) */
     float *K, *Vv;              /* (n_layers, Scap, D) */
     float *mscr;                /* es_matt_step scratch */
+    es_s2s_std_ws *std;         /* standard decoder layers (self_attention "standard"), else NULL */
 };
 
 static void ws_free_bufs(es_s2s_ws *ws) {
@@ -548,6 +582,7 @@ static void ws_free_bufs(es_s2s_ws *ws) {
 void es_s2s_ws_free(es_s2s_ws *ws) {
     if (!ws) return;
     ws_free_bufs(ws);
+    es_s2s_std_ws_free(ws->std);
     es_byte_ws_free(ws->ew);
     es_free(ws->len);
     es_free(ws->in_ids);
@@ -654,6 +689,14 @@ es_status es_s2s_ws_new(es_s2s_ws **out, const es_s2s_model *m, int max_batch, i
         return es_errf(err, ES_ERR_NOMEM, "seq2seq workspace: out of memory (batch %d, rows %d)",
                        max_batch, max_rows);
     }
+    if (c->self_attention == ES_S2S_SELF_STANDARD) {
+        es_s2s_std_dims sd = {c->n_layers, c->d_model, c->d_ff, c->n_heads, m->enc->d_enc,
+                              max_batch, ws->Tcap, ws->Scap, RE, max_rows, training};
+        if ((s = es_s2s_std_ws_new(&ws->std, &sd, err))) {
+            es_s2s_ws_free(ws);
+            return s;
+        }
+    }
     *out = ws;
     return ES_OK;
 }
@@ -674,6 +717,29 @@ static es_matt_w matt_w(const es_s2s_model *m, int l) {
     es_matt_w w = {es_params_data(ps, L->wq), es_params_data(ps, L->wk), es_params_data(ps, L->wv),
                    es_params_data(ps, L->wu), es_params_data(ps, L->wo)};
     return w;
+}
+
+/* Layer l of a standard decoder: weights and gradients. */
+static es_s2s_std_lw std_lw(const es_s2s_model *m, int l) {
+    const es_params *ps = &m->ps;
+    const s2s_layer *L = &m->L[l];
+#define W(i) es_params_data(ps, L->i)
+    es_s2s_std_lw w = {W(ln1_g), W(ln1_b), {W(sq), W(sk), W(sv), W(so)}, W(lnc_g), W(lnc_b),
+                       {W(cq), W(ck), W(cv), W(co)}, W(ln2_g), W(ln2_b), W(f1_w), W(f1_b),
+                       W(f2_w), W(f2_b)};
+#undef W
+    return w;
+}
+
+static es_s2s_std_lg std_lg(es_s2s_model *m, int l) {
+    es_params *ps = &m->ps;
+    const s2s_layer *L = &m->L[l];
+#define G(i) es_params_grad(ps, L->i)
+    es_s2s_std_lg g = {G(ln1_g), G(ln1_b), {G(sq), G(sk), G(sv), G(so)}, G(lnc_g), G(lnc_b),
+                       {G(cq), G(ck), G(cv), G(co)}, G(ln2_g), G(ln2_b), G(f1_w), G(f1_b),
+                       G(f2_w), G(f2_b)};
+#undef G
+    return g;
 }
 
 es_status es_s2s_forward(es_s2s_ws *ws, const es_s2s_model *m, const uint8_t *const *src,
@@ -727,6 +793,12 @@ es_status es_s2s_forward(es_s2s_ws *ws, const es_s2s_model *m, const uint8_t *co
     const float *enc = ws->ew->enc;
     es_matt_shape sh = {B, T, ws->len, se, D, m->enc->d_enc, c->n_heads};
     for (int l = 0; l < c->n_layers; l++) {
+        if (ws->std) {
+            es_s2s_std_lw lw = std_lw(m, l);
+            es_s2s_std_layer_forward(ws->std, l, pool, ws->xs[l + 1], ws->xs[l], enc, &lw, B, T,
+                                     ws->len, se);
+            continue;
+        }
         const s2s_layer *L = &m->L[l];
         s2s_act *a = &ws->act[l];
         const float *xin = ws->xs[l];
@@ -783,6 +855,13 @@ es_status es_s2s_backward(es_s2s_ws *ws, es_s2s_model *m, es_error *err) {
                           ws->rstdf, es_params_data(ps, m->lnf_g), N, D);
     memset(ws->denc, 0, es_seq_rows(se) * (size_t)De * sizeof(float));
     for (int l = c->n_layers - 1; l >= 0; l--) {
+        if (ws->std) {
+            es_s2s_std_lw lw = std_lw(m, l);
+            es_s2s_std_lg lg = std_lg(m, l);
+            es_s2s_std_layer_backward(ws->std, l, pool, ws->dB, ws->denc, &lg, ws->xs[l],
+                                      ws->ew->enc, &lw, B, T, ws->len, se);
+            continue;
+        }
         const s2s_layer *L = &m->L[l];
         s2s_act *a = &ws->act[l];
         /* x_out = x1 + FFN(LN2(x1)): dx1 = dx + LN2ᵀ(FFNᵀ(dx)) */
@@ -832,6 +911,11 @@ es_status es_s2s_prime(es_s2s_ws *ws, const es_s2s_model *m, const uint8_t *src,
     ws->Le = se->len[0];
     const float *enc = ws->ew->enc + es_seq_row(se, 0, 0) * (size_t)De;
     for (int l = 0; l < c->n_layers; l++) {
+        if (ws->std) {
+            es_s2s_std_lw lw = std_lw(m, l);
+            es_s2s_std_prime_layer(ws->std, l, ws->pool, enc, ws->Le, &lw);
+            continue;
+        }
         es_matt_w w = matt_w(m, l);
         es_matt_memory(ws->pool, ws->K + (size_t)l * ws->Scap * D,
                        ws->Vv + (size_t)l * ws->Scap * D, enc, ws->Le, De, D, &w);
@@ -853,6 +937,9 @@ static es_status step_fn(void *ctx, const float **logits, const int32_t *tokens,
     if (pos < 0 || pos >= c->max_out)
         return es_errf(err, ES_ERR_ARG, "seq2seq step: position %d is beyond the decoder's "
                        "max_out %d", pos, c->max_out);
+    if (ws->std && pos > es_s2s_std_next_pos(ws->std))
+        return es_errf(err, ES_ERR_ARG, "seq2seq step: position %d skips positions (the standard "
+                       "decoder's cache holds %d)", pos, es_s2s_std_next_pos(ws->std));
     const int D = c->d_model, F = c->d_ff, V = m->V, H = c->n_heads;
     const es_params *ps = &m->ps;
     const float *tok = es_params_data(ps, m->tok), *pe = es_params_data(ps, m->pos) + (size_t)pos * D;
@@ -867,6 +954,11 @@ static es_status step_fn(void *ctx, const float **logits, const int32_t *tokens,
     es_pool *pool = ws->pool;
     const size_t nD = (size_t)n * (size_t)D;
     for (int l = 0; l < c->n_layers; l++) {
+        if (ws->std) {
+            es_s2s_std_lw lw = std_lw(m, l);
+            es_s2s_std_layer_step(ws->std, l, pool, ws->sx, &lw, n, pos);
+            continue;
+        }
         const s2s_layer *L = &m->L[l];
         es_layernorm_forward(pool, ws->sa, ws->sh, ws->sh + n, ws->sx, es_params_data(ps, L->ln1_g),
                              es_params_data(ps, L->ln1_b), n, D, ES_LAYERNORM_EPS);
@@ -882,6 +974,7 @@ static es_status step_fn(void *ctx, const float **logits, const int32_t *tokens,
                        es_params_data(ps, L->f2_b), n, D, F);
         for (size_t i = 0; i < nD; i++) ws->sx[i] = ws->sx[i] + ws->sm[i];
     }
+    if (ws->std) es_s2s_std_step_done(ws->std, pos);
     es_layernorm_forward(pool, ws->sa, ws->sh, ws->sh + n, ws->sx, es_params_data(ps, m->lnf_g),
                          es_params_data(ps, m->lnf_b), n, D, ES_LAYERNORM_EPS);
     es_linear_forward(pool, ws->slog, ws->sa, tok, es_params_data(ps, m->out_b), n, D, V);
@@ -901,6 +994,10 @@ static es_status reorder_fn(void *ctx, const int32_t *parent, int n, es_error *e
     for (int r = 0; r < n; r++)
         if (parent[r] < 0 || parent[r] >= ws->max_rows)
             return es_errf(err, ES_ERR_INTERNAL, "seq2seq reorder: parent %d", (int)parent[r]);
+    if (ws->std) {
+        es_s2s_std_reorder(ws->std, parent, n);
+        return ES_OK;
+    }
     for (int l = 0; l < c->n_layers; l++) {
         float *R = ws->R + (size_t)l * ws->max_rows * D;
         for (int r = 0; r < n; r++)

@@ -44,7 +44,16 @@ typedef struct es_s2s_config {
     int max_out;          /* decoder positions incl. the end id: outputs have <= max_out ids */
     int n_symbols;        /* 0 = bytes (256 symbols) */
     const char *const *symbols; /* n_symbols strings (borrowed; the model keeps a copy) */
+    int self_attention;   /* ES_S2S_SELF_MERGED (default) or ES_S2S_SELF_STANDARD */
 } es_s2s_config;
+
+/* Decoder self-attention (config.json decoder.self_attention):
+ * "merged": merged attention (src/nn/matt.h), a fixed-size running-sum
+ *   cache per layer; "standard": causal multi-head self-attention +
+ *   cross-attention as separate sublayers with a (rows, max_out) K/V cache
+ *   per layer (src/model/byte_seq2seq_std.h), the baseline of issue #7. */
+#define ES_S2S_SELF_MERGED 0
+#define ES_S2S_SELF_STANDARD 1
 
 /* Defaults: ByteQRNN encoder (d_model 32, downsample 1, 1 bidirectional
  * layer), decoder D = 64, 2 layers, 4 heads, d_ff 128, max_out 64, bytes. */
