@@ -577,9 +577,14 @@ void cli_session_init(cli_session *cs, const es_model *m, int n_threads) {
     cs->model = m;
     cs->p = es_session_params_default();
     cs->p.n_threads = n_threads;
+    /* sized by the first cli_session_ensure from what is asked (not the
+     * library's 8 x 512 x 512 defaults, ~270 MB of address space for a
+     * t5-efficient-small session) */
+    cs->p.max_batch = cs->p.max_src_len = cs->p.max_tgt_len = 0;
 }
 
 static int grow(int have, int need) {
+    if (have <= 0) return need; /* first session: exactly what is asked */
     if (need <= have) return have;
     long long v = have > 0 ? have : 1;
     while (v < need) v *= 2;
