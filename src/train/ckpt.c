@@ -11,6 +11,7 @@
 #include "train/ckpt.h"
 
 #include "io/fileio.h"
+#include "train/trainer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +29,17 @@ uint64_t es_ckpt_fnv(uint64_t h, const void *data, size_t n) {
         h *= 0x100000001b3ull;
     }
     return h;
+}
+
+uint64_t es_ckpt_params_hash(uint64_t h, const es_train_params *p, int world) {
+    char buf[512];
+    int n = snprintf(buf, sizeof buf, "bs=%d acc=%d opt=%d lr=%a min=%a wu=%" PRId64 " sch=%d wd=%a "
+                     "b1=%a b2=%a eps=%a clip=%a seed=%" PRIu64 " mb=%d",
+                     p->batch_size * world, p->grad_accum, (int)p->optimizer, (double)p->lr,
+                     (double)p->min_lr, p->warmup_steps, (int)p->schedule, (double)p->weight_decay,
+                     (double)p->beta1, (double)p->beta2, (double)p->eps, (double)p->clip_norm,
+                     p->seed, p->max_bytes);
+    return es_ckpt_fnv(h, buf, n > 0 && (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
 es_status es_ckpt_file_checksum(const char *path, uint64_t *out, es_error *err) {

@@ -38,6 +38,14 @@ uint64_t es_ckpt_fnv(uint64_t h, const void *data, size_t n);
 /* FNV-1a 64 of a whole file (at most 16 GiB). ES_ERR_IO names the file. */
 es_status es_ckpt_file_checksum(const char *path, uint64_t *out, es_error *err);
 
+struct es_train_params;
+/* Continues FNV-1a 64 hash h over the optimisation params that shape a
+ * trajectory (global batch = per-rank batch_size * world, grad_accum,
+ * optimizer, lr, min_lr, warm-up, schedule, weight decay, betas, eps,
+ * clip, seed, max_bytes) — not max_steps, cadences, threads or paths,
+ * which may change between a run and its resume. */
+uint64_t es_ckpt_params_hash(uint64_t h, const struct es_train_params *p, int world);
+
 /* Reads OUT/checkpoint into name (cap bytes): ES_ERR_IO when absent,
  * ES_ERR_FORMAT when it is not a "step-..." name inside OUT. */
 es_status es_ckpt_read_pointer(const char *out_dir, char *name, size_t cap, es_error *err);

@@ -124,15 +124,7 @@ static es_status config_hash(const es_trainer *tr, uint64_t *out, es_error *err)
     if (s) return s;
     uint64_t h = es_ckpt_fnv(ES_CKPT_FNV_BASIS, json, strlen(json));
     es_free(json);
-    const es_train_params *p = &tr->p;
-    char buf[512];
-    int n = snprintf(buf, sizeof buf, "bs=%d acc=%d opt=%d lr=%a min=%a wu=%" PRId64 " sch=%d wd=%a "
-                     "b1=%a b2=%a eps=%a clip=%a seed=%" PRIu64 " mb=%d",
-                     p->batch_size * tr->world, p->grad_accum, (int)p->optimizer, (double)p->lr,
-                     (double)p->min_lr, p->warmup_steps, (int)p->schedule, (double)p->weight_decay,
-                     (double)p->beta1, (double)p->beta2, (double)p->eps, (double)p->clip_norm,
-                     p->seed, p->max_bytes);
-    *out = es_ckpt_fnv(h, buf, (size_t)n);
+    *out = es_ckpt_params_hash(h, &tr->p, tr->world);
     return ES_OK;
 }
 
