@@ -44,6 +44,7 @@
 #include "nn/layernorm.h"
 #include "nn/linear.h"
 #include "nn/matt.h"
+#include "quant/s2s_qat.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -285,6 +286,8 @@ static es_status register_params(es_s2s_model *m, es_error *err) {
         (s = add(m, &m->lnf_b, "dec.ln_f.bias", 1, D, 0, ES_INIT_ZERO, 0, 0, err)) ||
         (s = add(m, &m->out_b, "dec.out.bias", 1, V, 0, ES_INIT_ZERO, 0, 0, err)))
         return s;
+    /* QAT state (src/quant/s2s_qat.h), last so float models keep their layout */
+    if (m->cfg.enc.qat.enabled) return es_s2s_qat_register(&m->ps, c->n_layers, err);
     return ES_OK;
 }
 
@@ -452,10 +455,8 @@ es_status es_s2s_model_from_weights(es_s2s_model **out, const char *dir,
     }
     if (s) return s;
     for (int i = 0; i < m->ps.n; i++) {
-        const es_param *p = &m->ps.p[i];
-        const es_tensor_view *tv = NULL;
-        s = es_model_tensor(w, p->name, p->ndim, p->shape, false, &tv, err);
-        if (!s) s = es_tensor_to_f32(m->ps.data + p->offset, tv, err);
+        /* F32 (or F16/BF16), or I8 codes + scales of an int8 export */
+        s = es_s2s_qat_load_tensor(&m->ps, i, w, err);
         if (s) { /* the weight set's messages name the file and the tensor */
             es_s2s_model_free(m);
             return s;
@@ -561,6 +562,7 @@ struct es_s2s_ws {
     float *K, *Vv;              /* (n_layers, Scap, D) */
     float *mscr;                /* es_matt_step scratch */
     es_s2s_std_ws *std;         /* standard decoder layers (self_attention "standard"), else NULL */
+    es_s2s_qat *qat;            /* QAT / int8 decoder state (src/quant/s2s_qat.h), NULL when off */
 };
 
 static void ws_free_bufs(es_s2s_ws *ws) {
@@ -583,6 +585,7 @@ void es_s2s_ws_free(es_s2s_ws *ws) {
     if (!ws) return;
     ws_free_bufs(ws);
     es_s2s_std_ws_free(ws->std);
+    es_s2s_qat_free(ws->qat);
     es_byte_ws_free(ws->ew);
     es_free(ws->len);
     es_free(ws->in_ids);
@@ -697,6 +700,19 @@ es_status es_s2s_ws_new(es_s2s_ws **out, const es_s2s_model *m, int max_batch, i
             return s;
         }
     }
+    if (c->enc.qat.enabled) { /* merged decoder only (src/quant/s2s_qat.h) */
+        es_s2s_qat_dims qd = {c->n_layers, c->d_model, m->enc->d_enc, c->d_ff, m->V,
+                              ES_MAX(N, R), ES_MAX(RE, S), training};
+        if (ws->std)
+            s = es_errf(err, ES_ERR_UNSUPPORTED, "seq2seq: \"qat\" is implemented for the "
+                        "merged decoder only (decoder.self_attention \"standard\")");
+        else
+            s = es_s2s_qat_new(&ws->qat, &m->ps, &c->enc.qat, &qd, err);
+        if (s) {
+            es_s2s_ws_free(ws);
+            return s;
+        }
+    }
     *out = ws;
     return ES_OK;
 }
@@ -709,6 +725,14 @@ static void zero_pads(float *x, int B, int T, const int *len, int D) {
         if (len[b] < T)
             memset(x + ((size_t)b * T + (size_t)len[b]) * (size_t)D, 0,
                    (size_t)(T - len[b]) * (size_t)D * sizeof(float));
+}
+
+/* Registry indices of layer l's merged attention {q, k, v, u, o} and FFN
+ * {fc1.w, fc1.b, fc2.w, fc2.b} (the QAT sublayers take them). */
+typedef struct s2s_idx { int matt[5], ffn[4]; } s2s_idx;
+static s2s_idx layer_idx(const s2s_layer *L) {
+    s2s_idx x = {{L->wq, L->wk, L->wv, L->wu, L->wo}, {L->f1_w, L->f1_b, L->f2_w, L->f2_b}};
+    return x;
 }
 
 static es_matt_w matt_w(const es_s2s_model *m, int l) {
@@ -783,7 +807,9 @@ es_status es_s2s_forward(es_s2s_ws *ws, const es_s2s_model *m, const uint8_t *co
             ws->pos_ids[r] = valid ? t : -1;
         }
     es_pool *pool = ws->pool;
-    const es_params *ps = &m->ps;
+    es_s2s_qat *qat = ws->qat; /* fake-quant / int8 decoder (src/quant/s2s_qat.h) */
+    const es_params *ps =
+        qat ? es_s2s_qat_enter(qat, (es_params *)(uintptr_t)&m->ps, train) : &m->ps;
     const float sq = sqrtf((float)D);
     float *x = ws->xs[0];
     es_embedding_forward(x, es_params_data(ps, m->tok), ws->in_ids, (size_t)N, D);
@@ -792,6 +818,7 @@ es_status es_s2s_forward(es_s2s_ws *ws, const es_s2s_model *m, const uint8_t *co
     const es_seq *se = ws->ew->s_enc;
     const float *enc = ws->ew->enc;
     es_matt_shape sh = {B, T, ws->len, se, D, m->enc->d_enc, c->n_heads};
+    if (qat) es_s2s_qat_act(qat, ES_S2SQ_ENC, enc, es_seq_rows(se) * (size_t)m->enc->d_enc, train);
     for (int l = 0; l < c->n_layers; l++) {
         if (ws->std) {
             es_s2s_std_lw lw = std_lw(m, l);
@@ -807,14 +834,21 @@ es_status es_s2s_forward(es_s2s_ws *ws, const es_s2s_model *m, const uint8_t *co
                              es_params_data(ps, L->ln1_b), N, D, ES_LAYERNORM_EPS);
         zero_pads(a->a1, B, T, ws->len, D);
         es_matt_w w = matt_w(m, l);
-        es_matt_forward(pool, ws->tmp, &a->mc, a->a1, enc, &w, &sh);
+        if (qat)
+            es_s2s_qat_matt_forward(qat, pool, l, layer_idx(L).matt, ws->tmp, &a->mc, a->a1, enc, &sh, train);
+        else
+            es_matt_forward(pool, ws->tmp, &a->mc, a->a1, enc, &w, &sh);
         for (size_t i = 0; i < (size_t)N * (size_t)D; i++) a->x1[i] = xin[i] + ws->tmp[i];
         es_layernorm_forward(pool, a->a2, a->mean2, a->rstd2, a->x1, es_params_data(ps, L->ln2_g),
                              es_params_data(ps, L->ln2_b), N, D, ES_LAYERNORM_EPS);
         zero_pads(a->a2, B, T, ws->len, D);
-        es_ffn_forward(pool, ws->tmp, a->ffh, a->ffa, a->a2, es_params_data(ps, L->f1_w),
-                       es_params_data(ps, L->f1_b), es_params_data(ps, L->f2_w),
-                       es_params_data(ps, L->f2_b), N, D, F);
+        if (qat)
+            es_s2s_qat_ffn_forward(qat, pool, l, layer_idx(L).ffn, ws->tmp, a->ffh, a->ffa, a->a2, N, D,
+                                   F, train);
+        else
+            es_ffn_forward(pool, ws->tmp, a->ffh, a->ffa, a->a2, es_params_data(ps, L->f1_w),
+                           es_params_data(ps, L->f1_b), es_params_data(ps, L->f2_w),
+                           es_params_data(ps, L->f2_b), N, D, F);
         zero_pads(ws->tmp, B, T, ws->len, D);
         for (size_t i = 0; i < (size_t)N * (size_t)D; i++) xo[i] = a->x1[i] + ws->tmp[i];
     }
@@ -822,8 +856,14 @@ es_status es_s2s_forward(es_s2s_ws *ws, const es_s2s_model *m, const uint8_t *co
                          es_params_data(ps, m->lnf_g), es_params_data(ps, m->lnf_b), N, D,
                          ES_LAYERNORM_EPS);
     zero_pads(ws->hf, B, T, ws->len, D);
-    es_linear_forward(pool, ws->logits, ws->hf, es_params_data(ps, m->tok),
-                      es_params_data(ps, m->out_b), N, D, V);
+    if (qat) {
+        es_s2s_qat_act(qat, ES_S2SQ_HF, ws->hf, (size_t)N * (size_t)D, train);
+        es_s2s_qat_linear(qat, pool, ES_S2SQ_HF, m->tok, ws->logits, ws->hf,
+                          es_params_data(ps, m->out_b), N, D, V);
+    } else {
+        es_linear_forward(pool, ws->logits, ws->hf, es_params_data(ps, m->tok),
+                          es_params_data(ps, m->out_b), N, D, V);
+    }
     zero_pads(ws->logits, B, T, ws->len, V);
     return ES_OK;
 }
@@ -841,15 +881,22 @@ es_status es_s2s_backward(es_s2s_ws *ws, es_s2s_model *m, es_error *err) {
     if (!ws->trained) return es_errf(err, ES_ERR_ARG, "seq2seq backward: no training forward to differentiate");
     if (!m->ps.grad) return es_errf(err, ES_ERR_ARG, "seq2seq backward: gradients not enabled");
     es_pool *pool = ws->pool;
-    es_params *ps = &m->ps;
+    es_s2s_qat *qat = ws->qat;
+    /* QAT: fake-quantized weight values, gradients into m's buffer (STE) */
+    es_params *ps = qat ? es_s2s_qat_params(qat, &m->ps) : &m->ps;
     const int B = ws->B, T = ws->T, N = B * T, D = c->d_model, F = c->d_ff, V = m->V;
     const es_seq *se = ws->ew->s_enc;
     const int De = m->enc->d_enc;
     es_matt_shape sh = {B, T, ws->len, se, D, De, c->n_heads};
     /* logits = hf·Tokᵀ + b:  dhf (dA), dTok, db */
     zero_pads(ws->dlogits, B, T, ws->len, V);
-    es_linear_backward(pool, ws->dA, 0, es_params_grad(ps, m->tok), es_params_grad(ps, m->out_b),
-                       ws->dlogits, ws->hf, es_params_data(ps, m->tok), N, D, V);
+    if (qat)
+        es_s2s_qat_linear_backward(qat, pool, ES_S2SQ_HF, m->tok, ws->dA,
+                                   es_params_grad(ps, m->out_b), ws->dlogits, ws->hf, N, D, V);
+    else
+        es_linear_backward(pool, ws->dA, 0, es_params_grad(ps, m->tok),
+                           es_params_grad(ps, m->out_b), ws->dlogits, ws->hf,
+                           es_params_data(ps, m->tok), N, D, V);
     es_layernorm_backward(pool, ws->dB, 0, es_params_grad(ps, m->lnf_g),
                           es_params_grad(ps, m->lnf_b), ws->dA, ws->xs[c->n_layers], ws->meanf,
                           ws->rstdf, es_params_data(ps, m->lnf_g), N, D);
@@ -865,10 +912,15 @@ es_status es_s2s_backward(es_s2s_ws *ws, es_s2s_model *m, es_error *err) {
         const s2s_layer *L = &m->L[l];
         s2s_act *a = &ws->act[l];
         /* x_out = x1 + FFN(LN2(x1)): dx1 = dx + LN2ᵀ(FFNᵀ(dx)) */
-        es_ffn_backward(pool, ws->dA, 0, es_params_grad(ps, L->f1_w), es_params_grad(ps, L->f1_b),
-                        es_params_grad(ps, L->f2_w), es_params_grad(ps, L->f2_b), ws->dB, a->a2,
-                        a->ffh, a->ffa, es_params_data(ps, L->f1_w), es_params_data(ps, L->f2_w),
-                        N, D, F, ws->dff);
+        if (qat)
+            es_s2s_qat_ffn_backward(qat, pool, l, layer_idx(L).ffn, ws->dA, ws->dB, a->a2, a->ffh, a->ffa,
+                                    N, D, F, ws->dff);
+        else
+            es_ffn_backward(pool, ws->dA, 0, es_params_grad(ps, L->f1_w),
+                            es_params_grad(ps, L->f1_b), es_params_grad(ps, L->f2_w),
+                            es_params_grad(ps, L->f2_b), ws->dB, a->a2, a->ffh, a->ffa,
+                            es_params_data(ps, L->f1_w), es_params_data(ps, L->f2_w), N, D, F,
+                            ws->dff);
         zero_pads(ws->dA, B, T, ws->len, D);
         es_layernorm_backward(pool, ws->dB, 1, es_params_grad(ps, L->ln2_g),
                               es_params_grad(ps, L->ln2_b), ws->dA, a->x1, a->mean2, a->rstd2,
@@ -878,8 +930,12 @@ es_status es_s2s_backward(es_s2s_ws *ws, es_s2s_model *m, es_error *err) {
         es_matt_g g = {es_params_grad(ps, L->wq), es_params_grad(ps, L->wk),
                        es_params_grad(ps, L->wv), es_params_grad(ps, L->wu),
                        es_params_grad(ps, L->wo)};
-        es_matt_backward(pool, ws->dA, 0, ws->denc, 1, &g, ws->dB, &a->mc, a->a1, ws->ew->enc, &w,
-                         &sh, &ws->ms);
+        if (qat)
+            es_s2s_qat_matt_backward(qat, pool, l, layer_idx(L).matt, ws->dA, ws->denc, 1, ws->dB, &a->mc,
+                                     a->a1, ws->ew->enc, &sh, &ws->ms);
+        else
+            es_matt_backward(pool, ws->dA, 0, ws->denc, 1, &g, ws->dB, &a->mc, a->a1, ws->ew->enc,
+                             &w, &sh, &ws->ms);
         es_layernorm_backward(pool, ws->dB, 1, es_params_grad(ps, L->ln1_g),
                               es_params_grad(ps, L->ln1_b), ws->dA, ws->xs[l], a->mean1, a->rstd1,
                               es_params_data(ps, L->ln1_g), N, D);
@@ -890,6 +946,7 @@ es_status es_s2s_backward(es_s2s_ws *ws, es_s2s_model *m, es_error *err) {
     const float sq = sqrtf((float)D);
     for (size_t i = 0; i < (size_t)N * (size_t)D; i++) ws->dB[i] *= sq;
     es_embedding_backward(pool, es_params_grad(ps, m->tok), ws->dB, ws->in_ids, (size_t)N, D);
+    if (qat) es_s2s_qat_ste(qat, ES_S2SQ_ENC, ws->denc, ws->ew->enc, es_seq_rows(se) * (size_t)De);
     return es_byte_encode_backward(ws->ew, m->enc, ws->denc, err);
 }
 
@@ -910,6 +967,7 @@ es_status es_s2s_prime(es_s2s_ws *ws, const es_s2s_model *m, const uint8_t *src,
     const int D = c->d_model, De = m->enc->d_enc;
     ws->Le = se->len[0];
     const float *enc = ws->ew->enc + es_seq_row(se, 0, 0) * (size_t)De;
+    if (ws->qat) es_s2s_qat_enter(ws->qat, (es_params *)(uintptr_t)&m->ps, 0);
     for (int l = 0; l < c->n_layers; l++) {
         if (ws->std) {
             es_s2s_std_lw lw = std_lw(m, l);
@@ -917,8 +975,12 @@ es_status es_s2s_prime(es_s2s_ws *ws, const es_s2s_model *m, const uint8_t *src,
             continue;
         }
         es_matt_w w = matt_w(m, l);
-        es_matt_memory(ws->pool, ws->K + (size_t)l * ws->Scap * D,
-                       ws->Vv + (size_t)l * ws->Scap * D, enc, ws->Le, De, D, &w);
+        if (ws->qat) /* the encoder point is quantized once per layer: same codes each time */
+            es_s2s_qat_matt_memory(ws->qat, ws->pool, layer_idx(&m->L[l]).matt, ws->K + (size_t)l * ws->Scap * D,
+                                   ws->Vv + (size_t)l * ws->Scap * D, enc, ws->Le, De, D);
+        else
+            es_matt_memory(ws->pool, ws->K + (size_t)l * ws->Scap * D,
+                           ws->Vv + (size_t)l * ws->Scap * D, enc, ws->Le, De, D, &w);
     }
     memset(ws->R, 0, (size_t)c->n_layers * (size_t)ws->max_rows * (size_t)D * sizeof(float));
     ws->primed = 1;
@@ -941,7 +1003,8 @@ static es_status step_fn(void *ctx, const float **logits, const int32_t *tokens,
         return es_errf(err, ES_ERR_ARG, "seq2seq step: position %d skips positions (the standard "
                        "decoder's cache holds %d)", pos, es_s2s_std_next_pos(ws->std));
     const int D = c->d_model, F = c->d_ff, V = m->V, H = c->n_heads;
-    const es_params *ps = &m->ps;
+    es_s2s_qat *qat = ws->qat; /* registry of es_s2s_prime's enter (fake-quantized when active) */
+    const es_params *ps = qat ? es_s2s_qat_params(qat, (es_params *)(uintptr_t)&m->ps) : &m->ps;
     const float *tok = es_params_data(ps, m->tok), *pe = es_params_data(ps, m->pos) + (size_t)pos * D;
     const float sq = sqrtf((float)D);
     for (int r = 0; r < n; r++) {
@@ -963,21 +1026,36 @@ static es_status step_fn(void *ctx, const float **logits, const int32_t *tokens,
         es_layernorm_forward(pool, ws->sa, ws->sh, ws->sh + n, ws->sx, es_params_data(ps, L->ln1_g),
                              es_params_data(ps, L->ln1_b), n, D, ES_LAYERNORM_EPS);
         es_matt_w w = matt_w(m, l);
-        es_matt_step(pool, ws->sm, ws->R + (size_t)l * ws->max_rows * D, ws->sa,
-                     ws->K + (size_t)l * ws->Scap * D, ws->Vv + (size_t)l * ws->Scap * D, ws->Le,
-                     &w, n, pos, D, H, ws->mscr);
+        if (qat)
+            es_s2s_qat_matt_step(qat, pool, l, layer_idx(L).matt, ws->sm, ws->R + (size_t)l * ws->max_rows * D,
+                                 ws->sa, ws->K + (size_t)l * ws->Scap * D,
+                                 ws->Vv + (size_t)l * ws->Scap * D, ws->Le, n, pos, D, H, ws->mscr);
+        else
+            es_matt_step(pool, ws->sm, ws->R + (size_t)l * ws->max_rows * D, ws->sa,
+                         ws->K + (size_t)l * ws->Scap * D, ws->Vv + (size_t)l * ws->Scap * D,
+                         ws->Le, &w, n, pos, D, H, ws->mscr);
         for (size_t i = 0; i < nD; i++) ws->sx[i] = ws->sx[i] + ws->sm[i];
         es_layernorm_forward(pool, ws->sa, ws->sh, ws->sh + n, ws->sx, es_params_data(ps, L->ln2_g),
                              es_params_data(ps, L->ln2_b), n, D, ES_LAYERNORM_EPS);
-        es_ffn_forward(pool, ws->sm, ws->sffh, ws->sffa, ws->sa, es_params_data(ps, L->f1_w),
-                       es_params_data(ps, L->f1_b), es_params_data(ps, L->f2_w),
-                       es_params_data(ps, L->f2_b), n, D, F);
+        if (qat)
+            es_s2s_qat_ffn_forward(qat, pool, l, layer_idx(L).ffn, ws->sm, ws->sffh, ws->sffa, ws->sa, n,
+                                   D, F, 0);
+        else
+            es_ffn_forward(pool, ws->sm, ws->sffh, ws->sffa, ws->sa, es_params_data(ps, L->f1_w),
+                           es_params_data(ps, L->f1_b), es_params_data(ps, L->f2_w),
+                           es_params_data(ps, L->f2_b), n, D, F);
         for (size_t i = 0; i < nD; i++) ws->sx[i] = ws->sx[i] + ws->sm[i];
     }
     if (ws->std) es_s2s_std_step_done(ws->std, pos);
     es_layernorm_forward(pool, ws->sa, ws->sh, ws->sh + n, ws->sx, es_params_data(ps, m->lnf_g),
                          es_params_data(ps, m->lnf_b), n, D, ES_LAYERNORM_EPS);
-    es_linear_forward(pool, ws->slog, ws->sa, tok, es_params_data(ps, m->out_b), n, D, V);
+    if (qat) {
+        es_s2s_qat_act(qat, ES_S2SQ_HF, ws->sa, nD, 0);
+        es_s2s_qat_linear(qat, pool, ES_S2SQ_HF, m->tok, ws->slog, ws->sa,
+                          es_params_data(ps, m->out_b), n, D, V);
+    } else {
+        es_linear_forward(pool, ws->slog, ws->sa, tok, es_params_data(ps, m->out_b), n, D, V);
+    }
     /* the start id is a decoder input only: never generated */
     for (int r = 0; r < n; r++) ws->slog[(size_t)r * V + ES_S2S_START] = -INFINITY;
     *logits = ws->slog;
@@ -1006,6 +1084,8 @@ static es_status reorder_fn(void *ctx, const int32_t *parent, int n, es_error *e
     }
     return ES_OK;
 }
+
+struct es_s2s_qat *es_s2s_ws_qat(es_s2s_ws *ws) { return ws->qat; }
 
 es_dec_model es_s2s_dec_model(es_s2s_ws *ws) {
     es_dec_model dm = {ws, ws->m->V, ES_S2S_START, ES_S2S_EOS, step_fn, reorder_fn};

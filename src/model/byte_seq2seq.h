@@ -134,4 +134,8 @@ es_status es_s2s_prime(es_s2s_ws *ws, const es_s2s_model *m, const uint8_t *src,
                        es_error *err);
 es_dec_model es_s2s_dec_model(es_s2s_ws *ws);
 
+/* QAT / int8 decoder state of a workspace (src/quant/s2s_qat.h), NULL when
+ * the model has no "qat" block. */
+struct es_s2s_qat *es_s2s_ws_qat(es_s2s_ws *ws);
+
 #endif

@@ -208,3 +208,35 @@ void es_matt_step(es_pool *pool, float *y, float *R, const float *x, const float
     }
     es_linear_forward(pool, y, z, w->wo, NULL, n, D, D);
 }
+
+/* ---- building blocks (matt.h) ---------------------------------------------------- */
+
+void es_matt_mix_forward(es_pool *pool, const es_matt_cache *c, const es_matt_shape *sh,
+                         float *scratch) {
+    fwd_job j = {c, sh, scratch};
+    es_pool_run(sh->B > 1 ? pool : NULL, sh->B, fwd_task, &j);
+}
+
+void es_matt_mix_backward(es_pool *pool, const es_matt_cache *c, const es_matt_shape *sh,
+                          const es_matt_scratch *s) {
+    const int D = sh->D;
+    const size_t rows_e = es_seq_rows(sh->se);
+    memset(s->dk, 0, rows_e * (size_t)D * sizeof(float));
+    memset(s->dv, 0, rows_e * (size_t)D * sizeof(float));
+    bwd_job j = {c, sh, s};
+    es_pool_run(sh->B > 1 ? pool : NULL, sh->B, bwd_task, &j);
+}
+
+void es_matt_mix_step(float *z, float *R, const float *q, const float *vu, const float *k,
+                      const float *v, int Le, int n, int t, int D, int H, float *p) {
+    for (int r = 0; r < n; r++) {
+        float *Rr = R + (size_t)r * D, *zr = z + (size_t)r * D;
+        const float *vr = vu + (size_t)r * D;
+        for (int i = 0; i < D; i++) {
+            Rr[i] += vr[i];
+            zr[i] = Rr[i] / (float)(t + 1);
+        }
+        attend_row(zr, p, (size_t)(Le > 0 ? Le : 1), q + (size_t)r * D, k, v, (size_t)D, Le, H,
+                   D / H);
+    }
+}

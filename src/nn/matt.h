@@ -110,4 +110,22 @@ void es_matt_step(es_pool *pool, float *y, float *R, const float *x, const float
                   const float *v, int Le, const es_matt_w *w, int n, int t, int D, int H,
                   float *scratch);
 
+/* Building blocks for decoders that compute the five projections
+ * themselves (quantized decoders, src/quant/s2s_qat.c); each is the
+ * middle of the function named, same operations in the same order.
+ * es_matt_mix_forward: c->z and c->p from c->q, c->vu, c->k, c->v (the
+ * part of es_matt_forward between the input projections and W_o);
+ * scratch (B·T, D): its rows b·T hold the running sums. */
+void es_matt_mix_forward(es_pool *pool, const es_matt_cache *c, const es_matt_shape *sh,
+                         float *scratch);
+/* From s->dz (= d z, zero on pad rows): s->dvu, s->dq, s->dk, s->dv (dk,
+ * dv zeroed here), the part of es_matt_backward between W_o and the input
+ * projections. */
+void es_matt_mix_backward(es_pool *pool, const es_matt_cache *c, const es_matt_shape *sh,
+                          const es_matt_scratch *s);
+/* One decoding step's z (n, D) from q, vu (n, D) = x·W_qᵀ, x·W_uᵀ; R as
+ * in es_matt_step; p: H·max(Le, 1) floats of scratch. */
+void es_matt_mix_step(float *z, float *R, const float *q, const float *vu, const float *k,
+                      const float *v, int Le, int n, int t, int D, int H, float *p);
+
 #endif
