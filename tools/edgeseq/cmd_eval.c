@@ -15,8 +15,12 @@
  * split instead (src/train/data_cmudict.h, g2p_eval.h): WER and PER with
  * and without stress digits, each word generated once (greedy, or
  * --beam K [--quantized-beam]), lower-case input unless --case original.
+ *
+ * A T5 model folder goes to cmd_eval_t5.c (text-to-text forms of both
+ * tasks, src/train/t5_tasks.h).
  */
 #include "clf.h"
+#include "eval_t5.h"
 
 #include "train/g2p_eval.h"
 
@@ -232,6 +236,7 @@ int cmd_eval(int argc, char **argv) {
     const char *task = "spam", *input_case = "lower", *errors_path = NULL;
     bool quantized = false;
     int beam = 0, limit = 0;
+    int t5_max_src = 128, t5_max_body = 2048;
     const cli_opt opts[] = {
         {"model", 'm', CLI_STR, &model, 0, 0, "MODEL", "byte-classifier model folder", NULL},
         {"data", 0, CLI_STR, &data, 0, 0, "DIR",
@@ -251,6 +256,10 @@ int cmd_eval(int argc, char **argv) {
         {"limit", 0, CLI_INT, &limit, 0, 1e9, "N", "g2p: first N words only (0 = all)", NULL},
         {"errors", 0, CLI_STR, &errors_path, 0, 0, "FILE",
          "g2p: write the words predicted wrong (word, prediction, references)", NULL},
+        {"max-src-len", 0, CLI_INT, &t5_max_src, 2, 1 << 16, "N",
+         "T5 spam: input tokens incl. </s> (default 128)", NULL},
+        {"max-body", 0, CLI_INT, &t5_max_body, 0, 1 << 30, "N",
+         "T5 spam: body bytes before the token cut (default 2048)", NULL},
     };
     const cli_help help = {
         "edgeseq eval -m MODEL --data DIR [--split test|dev|train] [--json] [--threads N]\n"
@@ -261,7 +270,9 @@ int cmd_eval(int argc, char **argv) {
         "mean cross-entropy and model time. Messages are cut to the model's max_bytes.\n"
         "Use --batch 1 --threads 1 to measure single-message latency.\n"
         "--task g2p: scores a G2P model on the fixed CMUdict split (FNV-1a of the word);\n"
-        "prints WER and PER with and without stress digits; --data defaults to data.",
+        "prints WER and PER with and without stress digits; --data defaults to data.\n"
+        "A T5 model folder is scored on the text-to-text forms (`data t5-jsonl`): spam by\n"
+        "log p(spam) - log p(ham), g2p by generating from \"phonemes: word\".",
         "  edgeseq eval -m models/spam-byteqrnn --data data --split test\n"
         "  edgeseq eval -m models/spam-byteqrnn --data data --split dev --json\n"
         "  edgeseq eval -m models/g2p-cmudict --task g2p --split test --beam 4",
@@ -274,6 +285,11 @@ int cmd_eval(int argc, char **argv) {
     free(pos);
     if (n_pos > 0) return cli_usage("eval", "unexpected argument (use -m MODEL --data DIR)");
     if (!model) return cli_usage("eval", "missing -m MODEL");
+    if (eval_t5_is_t5(model)) {
+        eval_t5_opts to = {model,   data ? data : "data", task,  split_name, errors_path, json,
+                           threads, beam,                limit, t5_max_src, t5_max_body};
+        return eval_t5_run(&to);
+    }
     if (strcmp(task, "g2p") == 0) {
         g2p_opts go = {model, data ? data : "data", split_name, input_case, errors_path, json,
                        quantized, threads, beam, limit};
