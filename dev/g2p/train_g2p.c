@@ -20,12 +20,18 @@
  *                    dictionary's list},
  *          "train": {"batch_size", "max_steps", "lr", "min_lr",
  *                    "warmup_steps", "weight_decay", "clip_norm", "seed",
- *                    "threads", "log_every"}}
+ *                    "threads", "log_every"},
+ *          "qat": {"weights", "activations", "ema_decay", "start_step"}
+ *                 (optional: quantization-aware training for the model,
+ *                 also an "init" float model: es_s2s_qat_enable,
+ *                 src/quant/s2s_qat.h; docs/quantization.md)}
  */
 #include "edgeseq.h"
 
 #include "io/fileio.h"
 #include "model/byte_seq2seq.h"
+#include "quant/byte_qat.h"
+#include "quant/s2s_qat.h"
 #include "train/data_cmudict.h"
 #include "train/g2p_eval.h"
 #include "train/seq2seq_data.h"
@@ -215,6 +221,9 @@ int main(int argc, char **argv) {
     if (json_object_object_get_ex(cfg, "init", &v)) init = json_object_get_string(v);
     if (!st && init) st = es_s2s_model_load_dir(&c.m, init, &err);
     else if (!st) st = es_s2s_model_from_json(&c.m, mj, strlen(mj), argv[1], p.seed, &err);
+    es_qat_config qc; /* top-level "qat": fake-quant training of the (init) model */
+    if (!st) st = es_qat_config_from_json(&qc, cfg, &err);
+    if (!st && qc.enabled) st = es_s2s_qat_enable(&c.m, &qc, &err);
     unsigned cases = strcmp(cases_s, "both") == 0 ? 3u : ES_CMU_CASE_LOWER;
     if (!st)
         st = es_cmudict_examples(&ex, &n_ex, d, ES_SPLIT_TRAIN, cases,

@@ -155,7 +155,8 @@ es_status es_s2s_model_load(es_model *m, const char *dir, struct json_object *co
     const es_s2s_config *c = es_s2s_model_config(sm);
     m->arch = ES_ARCH_BYTE_SEQ2SEQ;
     m->info.arch = ES_ARCH_BYTE_SEQ2SEQ;
-    m->info.stored_dtype = ES_DTYPE_F32;
+    /* an int8 export (src/quant/s2s_qat.h) runs its decoder on integer GEMMs */
+    m->info.stored_dtype = c->enc.qat.int8 ? ES_DTYPE_I8 : ES_DTYPE_F32;
     m->info.n_params = es_s2s_model_n_params(sm);
     m->info.vocab_size = es_s2s_model_vocab(sm);
     m->info.d_model = c->d_model;
