@@ -11,14 +11,15 @@
  *   step-NNNNNNNN/{config.json, model.safetensors, optim.safetensors}
  *   checkpoint                                          "step-NNNNNNNN" (atomic)
  *   curves.csv, curves.svg
- * optim.safetensors: F32 tensors opt.m, opt.v, opt.rowcol (flat optimizer
- * state) and __metadata__ step, epoch, batch_pos, opt_t, rng0..rng3 (hex),
- * best_dev, best_step, optimizer, n_params. A save writes the step folder
- * completely, then replaces `checkpoint`; older step folders are removed
- * afterwards, so a kill at any moment leaves a complete checkpoint.
- * Resume recomputes the epoch's batch order from (seed, epoch) and
- * restores RNG, optimizer and position, so it continues the same
- * trajectory.
+ * optim.safetensors: flat optimizer state and metadata as in t5_loop.h
+ * (shared with pretraining), plus epoch and batch_pos. A save writes the
+ * step folder completely, then replaces `checkpoint`; older step folders
+ * are removed afterwards, so a kill at any moment leaves a complete
+ * checkpoint. Resume recomputes the epoch's batch order from (seed, epoch)
+ * and restores RNG, optimizer and position, so it continues the same
+ * trajectory: the final model is bit-identical to an uninterrupted run's
+ * (tests/e2e/test_finetune_resume.sh). Bad data fails before DIR is
+ * touched; a failure mid-run leaves the last checkpoint as it was.
  */
 #ifndef ES_TRAIN_T5_FINETUNE_H
 #define ES_TRAIN_T5_FINETUNE_H
@@ -55,7 +56,8 @@ typedef struct es_t5_ft_progress {
     const char *note;       /* data: first skipped line message, or NULL */
 } es_t5_ft_progress;
 
-/* Return non-zero to stop (a checkpoint is written, ES_ERR_CANCELLED). */
+/* Return non-zero to stop (checkpoint, curves and model are written,
+ * ES_ERR_CANCELLED). */
 typedef int (*es_t5_ft_progress_fn)(void *user, const es_t5_ft_progress *p);
 
 /* Runs the whole fine-tuning. Errors name files/lines (bad data), etc. */

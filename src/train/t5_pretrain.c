@@ -23,13 +23,10 @@
 #include "train/t5_pretrain.h"
 
 #include "io/fileio.h"
-#include "io/weights.h"
 #include "model/model_internal.h"
 #include "model/t5_init.h"
-#include "train/adafactor.h"
-#include "train/optim.h"
-#include "train/plot_svg.h"
 #include "train/span_corruption.h"
+#include "train/t5_loop.h"
 #include "train/t5_state.h"
 
 #include <dirent.h>
@@ -211,11 +208,6 @@ static es_status add_input(corpus *c, const es_tokenizer *tok, const char *in, e
 
 /* ---- run state ------------------------------------------------------------------- */
 
-typedef struct curve_row {
-    int64_t step;
-    double train, val, lr, gnorm, elapsed;
-} curve_row;
-
 typedef struct pt {
     const es_t5_pt_params *p;
     char src_dir[4096];        /* model folder the run started from (tokenizer files) */
@@ -233,22 +225,12 @@ typedef struct pt {
     int32_t sentinel0, eos, pad, start;
     es_t5_tws *ws;
     es_pool *pool;
-    es_adamw adam;
-    es_adafactor af;
-    es_adafactor_params afp;
-    es_rng drop_rng;
-    int64_t step;
-    double best_val;
-    int64_t best_step;
-    curve_row *curve;
-    size_t n_curve, cap_curve;
+    es_t5_run run;             /* optimizer, RNG, step, best, curves (t5_loop.h) */
+    char v_seed[32], v_raw[16]; /* checkpoint metadata values */
+    es_t5_pt_progress_fn fn;
+    void *user;
+    es_t5_pt_progress pr;
 } pt;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t mix(uint64_t a, uint64_t b) {
     uint64_t z = a ^ (b + 0x9e3779b97f4a7c15ull + (a << 6) + (a >> 2));
@@ -354,19 +336,26 @@ static es_status setup(pt *f, es_error *err) {
     f->perm_epoch = -1;
     if ((s = es_pool_new(&f->pool, p->n_threads, err))) return s;
     if ((s = es_t5_tws_new(&f->ws, &f->t.cfg, f->pool, B, S, T, p->dropout > 0.0f, err))) return s;
-    if (p->adamw) {
-        s = es_adamw_init(&f->adam, &f->t.ps, err);
-    } else {
-        f->afp = es_adafactor_params_default();
-        f->afp.relative_step = 0;  /* the schedule below gives the lr */
-        f->afp.scale_parameter = 1; /* T5: multiply_by_parameter_scale */
-        f->afp.lr = p->lr;
-        s = es_adafactor_init(&f->af, &f->t.ps, 0, err);
-    }
-    es_rng_seed(&f->drop_rng, mix(p->seed, 0xd40u));
-    f->best_val = INFINITY;
-    f->best_step = -1;
-    return s;
+    es_t5_run_cfg rc;
+    memset(&rc, 0, sizeof rc);
+    rc.out_dir = p->out_dir;
+    rc.src_dir = f->src_dir;
+    rc.adamw = p->adamw;
+    rc.beta1 = 0.9f;
+    rc.beta2 = 0.999f;
+    rc.eps = 1e-8f;
+    rc.weight_decay = 0.0f;
+    rc.afp = es_adafactor_params_default();
+    rc.afp.relative_step = 0;   /* the schedule below gives the lr */
+    rc.afp.scale_parameter = 1; /* T5: multiply_by_parameter_scale */
+    rc.afp.lr = p->lr;
+    rc.clip_norm = p->clip_norm;
+    rc.rng_seed = mix(p->seed, 0xd40u);
+    rc.dev_column = "val_loss";
+    rc.title = "edgeseq pretrain";
+    rc.dev_label = "validation loss (held-out 1%)";
+    rc.panel = "span-corruption loss";
+    return es_t5_run_init(&f->run, &f->t, &rc, err);
 }
 
 /* ---- rows and batches ------------------------------------------------------------ */
@@ -425,7 +414,8 @@ static es_t5_batch batch_of(const pt *f, int B) {
     return b;
 }
 
-static es_status val_loss(pt *f, double *out, es_error *err) {
+static es_status val_loss(void *user, double *out, es_error *err) {
+    pt *f = user;
     double sum = 0;
     size_t n = 0;
     const int B = f->p->batch;
@@ -447,10 +437,12 @@ static es_status val_loss(pt *f, double *out, es_error *err) {
     return ES_OK;
 }
 
-static es_status train_step(pt *f, double *loss, double *gnorm, float *lr, es_error *err) {
+static es_status train_step(void *user, double *loss, double *gnorm, float *lr, es_error *err) {
+    pt *f = user;
     const int B = f->p->batch;
+    const int64_t step = f->run.step;
     for (int b = 0; b < B; b++) {
-        uint64_t g = (uint64_t)f->step * (uint64_t)B + (uint64_t)b; /* global row index */
+        uint64_t g = (uint64_t)step * (uint64_t)B + (uint64_t)b; /* global row index */
         int64_t epoch = (int64_t)(g / f->n_train_rows);
         epoch_perm(f, epoch);
         size_t chunk = f->perm[g % f->n_train_rows];
@@ -463,265 +455,65 @@ static es_status train_step(pt *f, double *loss, double *gnorm, float *lr, es_er
     double ls;
     int nt;
     es_status s = es_t5_train_forward_backward(f->ws, &f->t.w, &f->t.g, &bt, f->p->dropout,
-                                               f->p->dropout > 0 ? &f->drop_rng : NULL,
+                                               f->p->dropout > 0 ? &f->run.rng : NULL,
                                                1.0f / (float)tokens, &ls, &nt, err);
     if (s) return s;
     *loss = ls / (double)tokens;
-    *gnorm = f->p->clip_norm > 0 ? es_grad_clip(&f->t.ps, f->p->clip_norm, NULL) : es_grad_norm(&f->t.ps);
-    *lr = lr_at(f->p, f->step + 1);
-    if (f->p->adamw)
-        es_adamw_step(&f->adam, &f->t.ps, *lr, 0.9f, 0.999f, 1e-8f, 0.0f, 0);
-    else
-        es_adafactor_step(&f->af, &f->t.ps, &f->afp, *lr);
-    f->step++;
+    *lr = lr_at(f->p, step + 1);
+    es_t5_run_update(&f->run, *lr, gnorm); /* Adafactor's α_t is not what is logged: lr is */
     return ES_OK;
 }
 
-/* ---- checkpoints (optim.safetensors layout of t5_finetune.h) --------------------- */
+/* ---- checkpoints: the run's position is its step; seed and chunk length
+ * must match (the data order and masks are functions of them) -------------------- */
 
-static void rm_folder(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
+static size_t ckpt_meta(void *user, const char **kv, size_t cap) {
+    pt *f = user;
+    if (cap < 2) return 0;
+    snprintf(f->v_seed, sizeof f->v_seed, "%" PRIu64, f->p->seed);
+    snprintf(f->v_raw, sizeof f->v_raw, "%d", f->raw_len);
+    kv[0] = "seed";
+    kv[1] = f->v_seed;
+    kv[2] = "raw_len";
+    kv[3] = f->v_raw;
+    return 2;
 }
 
-static es_status save_checkpoint(pt *f, es_error *err) {
-    const char *out = f->p->out_dir;
-    char name[64], dir[4096], path[4096];
-    snprintf(name, sizeof name, "step-%08" PRId64, f->step);
-    es_status s = es_path_join(dir, sizeof dir, out, name, err);
-    if (!s) s = es_t5_trainable_save(&f->t, dir, f->src_dir, err);
-    const es_params *ps = &f->t.ps;
-    const int aw = f->p->adamw;
-    float zero = 0.0f;
-    size_t n_rc = aw ? 0 : f->af.n_state;
-    es_st_write_tensor tw[3] = {
-        {"opt.m", ES_DTYPE_F32, 1, {(int64_t)ps->total}, aw ? f->adam.m : f->af.v},
-        {"opt.v", ES_DTYPE_F32, 1, {(int64_t)ps->total}, aw ? f->adam.v : f->af.v},
-        {"opt.rowcol", ES_DTYPE_F32, 1, {(int64_t)(n_rc ? n_rc : 1)}, n_rc ? f->af.row : &zero},
-    };
-    char v_step[32], v_t[32], v_best[40], v_bstep[32], v_n[32], v_seed[32], v_raw[16], r[4][24];
-    snprintf(v_step, sizeof v_step, "%" PRId64, f->step);
-    snprintf(v_t, sizeof v_t, "%" PRId64, aw ? f->adam.t : f->af.t);
-    snprintf(v_best, sizeof v_best, "%.17g", f->best_val);
-    snprintf(v_bstep, sizeof v_bstep, "%" PRId64, f->best_step);
-    snprintf(v_n, sizeof v_n, "%zu", ps->total);
-    snprintf(v_seed, sizeof v_seed, "%" PRIu64, f->p->seed);
-    snprintf(v_raw, sizeof v_raw, "%d", f->raw_len);
-    for (int i = 0; i < 4; i++) snprintf(r[i], sizeof r[i], "%016" PRIx64, f->drop_rng.s[i]);
-    const char *meta[] = {"edgeseq_format", "1", "step", v_step, "opt_t", v_t,
-                          "best_dev", v_best, "best_step", v_bstep, "n_params", v_n,
-                          "optimizer", aw ? "adamw" : "adafactor", "seed", v_seed,
-                          "raw_len", v_raw, "rng0", r[0], "rng1", r[1], "rng2", r[2], "rng3", r[3]};
-    if (!s) s = es_path_join(path, sizeof path, dir, "optim.safetensors", err);
-    if (!s) s = es_safetensors_write(path, tw, 3, meta, ES_ARRAY_LEN(meta) / 2, err);
-    char line[80];
-    snprintf(line, sizeof line, "%s\n", name);
-    if (!s) s = es_path_join(path, sizeof path, out, "checkpoint", err);
-    if (!s) s = es_atomic_write_file(path, line, strlen(line), err);
-    if (s) return s;
-    DIR *d = opendir(out);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (strncmp(e->d_name, "step-", 5) == 0 && strcmp(e->d_name, name) != 0) {
-                char old[4096];
-                snprintf(old, sizeof old, "%s/%s", out, e->d_name);
-                rm_folder(old);
-            }
-        }
-        closedir(d);
-    }
+static es_status resume_meta(void *user, const es_weights *opt, const char *dir, es_error *err) {
+    pt *f = user;
+    const char *vs = es_weights_get_meta(opt, "seed"), *vr = es_weights_get_meta(opt, "raw_len");
+    char *e1 = NULL, *e2 = NULL;
+    unsigned long long seed = vs ? strtoull(vs, &e1, 10) : 0;
+    long raw = vr ? strtol(vr, &e2, 10) : -1;
+    if (!vs || !vr || !*vs || !*vr || *e1 || *e2 || seed != f->p->seed || raw != f->raw_len)
+        return es_errf(err, ES_ERR_FORMAT,
+                       "%s: checkpoint does not match this run (seed %s vs %" PRIu64
+                       ", chunk %s vs %d tokens)",
+                       dir, vs ? vs : "?", f->p->seed, vr ? vr : "?", f->raw_len);
     return ES_OK;
 }
 
-static int64_t meta_i64(const es_weights *w, const char *k, int *ok) {
-    const char *v = es_weights_get_meta(w, k);
-    if (!v) {
-        *ok = 0;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || *end) *ok = 0;
-    return x;
-}
-
-static es_status resume(pt *f, int *resumed, es_error *err) {
-    *resumed = 0;
-    const char *out = f->p->out_dir;
-    char path[4096], dir[4096], name[128] = "";
-    es_status s = es_path_join(path, sizeof path, out, "checkpoint", err);
-    if (s || !es_is_regular_file(path)) return s;
-    FILE *fp = fopen(path, "r");
-    if (!fp || !fgets(name, sizeof name, fp)) {
-        if (fp) fclose(fp);
-        return es_errf(err, ES_ERR_FORMAT, "%s: unreadable checkpoint pointer", path);
-    }
-    fclose(fp);
-    name[strcspn(name, "\r\n")] = 0;
-    if (strncmp(name, "step-", 5) != 0 || strchr(name, '/'))
-        return es_errf(err, ES_ERR_FORMAT, "%s: bad checkpoint pointer '%s'", path, name);
-    if ((s = es_path_join(dir, sizeof dir, out, name, err))) return s;
-    es_weights *wm = NULL, *wo = NULL;
-    s = es_weights_new(&wm, err);
-    if (!s) s = es_path_join(path, sizeof path, dir, "model.safetensors", err);
-    if (!s) s = es_safetensors_read(wm, path, err);
-    if (!s) s = es_weights_new(&wo, err);
-    if (!s) s = es_path_join(path, sizeof path, dir, "optim.safetensors", err);
-    if (!s) s = es_safetensors_read(wo, path, err);
-    es_params *ps = &f->t.ps;
-    const int aw = f->p->adamw;
-    if (!s) {
-        es_weights_seal(wm);
-        es_weights_seal(wo);
-        int ok = 1;
-        int64_t step = meta_i64(wo, "step", &ok), t = meta_i64(wo, "opt_t", &ok);
-        int64_t np = meta_i64(wo, "n_params", &ok), bstep = meta_i64(wo, "best_step", &ok);
-        int64_t seed = meta_i64(wo, "seed", &ok), raw = meta_i64(wo, "raw_len", &ok);
-        const char *opt = es_weights_get_meta(wo, "optimizer"), *bd = es_weights_get_meta(wo, "best_dev");
-        const char *want = aw ? "adamw" : "adafactor";
-        if (!ok || !opt || !bd || np != (int64_t)ps->total || strcmp(opt, want) != 0 ||
-            (uint64_t)seed != f->p->seed || raw != f->raw_len || step < 0)
-            s = es_errf(err, ES_ERR_FORMAT,
-                        "%s: checkpoint does not match this run (optimizer %s vs %s, %" PRId64
-                        " vs %zu parameters, seed %" PRId64 " vs %" PRIu64 ", chunk %" PRId64
-                        " vs %d tokens, or missing metadata)",
-                        dir, opt ? opt : "?", want, np, ps->total, seed, f->p->seed, raw, f->raw_len);
-        const es_tensor_view *tm = es_weights_find(wo, "opt.m"), *tv = es_weights_find(wo, "opt.v"),
-                             *trc = es_weights_find(wo, "opt.rowcol");
-        size_t n_rc = aw ? 0 : f->af.n_state;
-        if (!s && (!tm || !tv || !trc || es_tensor_numel(tm) != ps->total ||
-                   es_tensor_numel(tv) != ps->total || es_tensor_numel(trc) != (n_rc ? n_rc : 1)))
-            s = es_errf(err, ES_ERR_FORMAT, "%s/optim.safetensors: optimizer state has wrong shapes", dir);
-        for (int i = 0; i < ps->n && !s; i++) {
-            const es_tensor_view *w = es_weights_find(wm, ps->p[i].name);
-            if (!w || es_tensor_numel(w) != ps->p[i].numel)
-                s = es_errf(err, ES_ERR_FORMAT, "%s/model.safetensors: tensor '%s' missing or wrong size",
-                            dir, ps->p[i].name);
-        }
-        uint64_t rng[4];
-        for (int i = 0; i < 4 && !s; i++) {
-            char k[8];
-            snprintf(k, sizeof k, "rng%d", i);
-            const char *v = es_weights_get_meta(wo, k);
-            char *end = NULL;
-            rng[i] = v ? strtoull(v, &end, 16) : 0;
-            if (!v || *end) s = es_errf(err, ES_ERR_FORMAT, "%s: bad %s", dir, k);
-        }
-        for (int i = 0; i < ps->n && !s; i++)
-            s = es_tensor_to_f32(ps->data + ps->p[i].offset, es_weights_find(wm, ps->p[i].name), err);
-        if (!s) {
-            if (aw) {
-                s = es_tensor_to_f32(f->adam.m, tm, err);
-                if (!s) s = es_tensor_to_f32(f->adam.v, tv, err);
-                f->adam.t = t;
-            } else {
-                s = es_tensor_to_f32(f->af.v, tv, err);
-                if (!s && n_rc) s = es_tensor_to_f32(f->af.row, trc, err);
-                f->af.t = t;
-            }
-            memcpy(f->drop_rng.s, rng, sizeof rng);
-            f->step = step;
-            f->best_val = strtod(bd, NULL);
-            f->best_step = bstep;
-            *resumed = !s;
-        }
-    }
-    es_weights_free(wm);
-    es_weights_free(wo);
-    return s;
-}
-
-/* ---- curves ---------------------------------------------------------------------- */
-
-static void curve_add(pt *f, curve_row r) {
-    if (f->n_curve == f->cap_curve) {
-        size_t nc = f->cap_curve ? 2 * f->cap_curve : 256;
-        curve_row *n = es_realloc(f->curve, nc * sizeof *n);
-        if (!n) return; /* curves are best effort */
-        f->curve = n;
-        f->cap_curve = nc;
-    }
-    f->curve[f->n_curve++] = r;
-}
-
-static void curve_load(pt *f) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/curves.csv", f->p->out_dir);
-    FILE *fp = fopen(path, "r");
-    if (!fp) return;
-    char line[512];
-    while (fgets(line, sizeof line, fp)) {
-        curve_row r;
-        long long st;
-        char val[64];
-        if (sscanf(line, "%lld,%lf,%63[^,],%lf,%lf,%lf", &st, &r.train, val, &r.lr, &r.gnorm,
-                   &r.elapsed) != 6)
-            continue;
-        r.step = st;
-        r.val = val[0] ? strtod(val, NULL) : NAN;
-        if (r.step <= f->step) curve_add(f, r);
-    }
-    fclose(fp);
-}
-
-static es_status curve_write(pt *f, es_error *err) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/curves.csv", f->p->out_dir);
-    es_atomic_file *af = NULL;
-    es_status s = es_atomic_begin(&af, path, err);
-    if (!s) s = es_atomic_printf(af, err, "step,train_loss,val_loss,lr,grad_norm,elapsed_s\n");
-    for (size_t i = 0; i < f->n_curve && !s; i++) {
-        const curve_row *r = &f->curve[i];
-        char v[40] = "";
-        if (isfinite(r->val)) snprintf(v, sizeof v, "%.6f", r->val);
-        s = es_atomic_printf(af, err, "%" PRId64 ",%.6f,%s,%.6g,%.6g,%.3f\n", r->step, r->train, v,
-                             r->lr, r->gnorm, r->elapsed);
-    }
-    if (s) {
-        es_atomic_abort(af);
-        return s;
-    }
-    if ((s = es_atomic_commit(af, err))) return s;
-    size_t n = f->n_curve, nv = 0;
-    double *x = es_calloc(n ? n : 1, sizeof(double)), *yt = es_calloc(n ? n : 1, sizeof(double)),
-           *xv = es_calloc(n ? n : 1, sizeof(double)), *yv = es_calloc(n ? n : 1, sizeof(double));
-    if (x && yt && xv && yv) {
-        for (size_t i = 0; i < n; i++) {
-            x[i] = (double)f->curve[i].step;
-            yt[i] = f->curve[i].train;
-            if (isfinite(f->curve[i].val)) { /* validation as its own unbroken line */
-                xv[nv] = x[i];
-                yv[nv++] = f->curve[i].val;
-            }
-        }
-        es_plot_series ser[2] = {{"train loss", x, yt, n}, {"validation loss (held-out 1%)", xv, yv, nv}};
-        es_plot_panel pan = {"span-corruption loss", "step", "token-mean cross entropy", ser, 2, 0, 0, 0};
-        snprintf(path, sizeof path, "%s/curves.svg", f->p->out_dir);
-        s = es_plot_svg_write(path, "edgeseq pretrain", &pan, 1, err);
-    }
-    es_free(x);
-    es_free(yt);
-    es_free(xv);
-    es_free(yv);
-    return s;
+static int report(void *user, const es_t5_loop_report *r) {
+    pt *f = user;
+    es_t5_pt_progress *pr = &f->pr;
+    pr->event = r->event;
+    pr->step = r->step;
+    pr->epoch = (int64_t)((uint64_t)r->step * (uint64_t)f->p->batch / f->n_train_rows);
+    pr->train_loss = r->train_loss;
+    pr->val_loss = r->dev_loss;
+    pr->best_val = r->best_dev;
+    pr->lr = r->lr;
+    pr->grad_norm = r->grad_norm;
+    pr->elapsed_s = r->elapsed_s;
+    pr->eta_s = r->eta_s;
+    pr->tokens_per_s = r->steps_per_s * (double)f->p->batch * (double)(f->in_len + f->tgt_len);
+    return f->fn ? f->fn(f->user, pr) : 0;
 }
 
 /* ---- driver ---------------------------------------------------------------------- */
 
 static void pt_free(pt *f) {
-    es_adamw_free(&f->adam);
-    es_adafactor_free(&f->af);
+    es_t5_run_free(&f->run);
     es_t5_tws_free(f->ws);
     es_pool_free(f->pool);
     es_span_scratch_free(&f->sc);
@@ -738,7 +530,6 @@ static void pt_free(pt *f) {
     es_free(f->c.toks);
     es_t5_trainable_free(&f->t);
     es_model_free(f->m);
-    es_free(f->curve);
 }
 
 es_status es_t5_pretrain(const es_t5_pt_params *p, es_t5_pt_progress_fn fn, void *user,
@@ -746,108 +537,39 @@ es_status es_t5_pretrain(const es_t5_pt_params *p, es_t5_pt_progress_fn fn, void
     pt *f = es_calloc(1, sizeof *f);
     if (!f) return es_errf(err, ES_ERR_NOMEM, "pretrain: state");
     f->p = p;
+    f->fn = fn;
+    f->user = user;
     es_status s = setup(f, err);
-    es_t5_pt_progress pr;
-    memset(&pr, 0, sizeof pr);
-    pr.max_steps = p->steps;
-    pr.val_loss = NAN;
-    pr.best_val = INFINITY;
+    es_t5_pt_progress *pr = &f->pr;
+    pr->max_steps = p->steps;
+    pr->val_loss = NAN;
+    pr->best_val = INFINITY;
     if (!s && fn) {
-        pr.event = 4;
-        pr.n_docs = f->c.n_docs;
-        pr.n_val_docs = f->c.n_val_docs;
-        pr.n_train_tokens = f->c.train.n;
-        pr.n_val_tokens = f->c.val.n;
-        pr.n_train_rows = f->n_train_rows;
-        pr.n_val_rows = f->n_val_rows;
-        pr.raw_len = f->raw_len;
-        pr.input_len = f->in_len;
-        pr.target_len = f->tgt_len;
-        fn(user, &pr);
+        pr->event = 4;
+        pr->n_docs = f->c.n_docs;
+        pr->n_val_docs = f->c.n_val_docs;
+        pr->n_train_tokens = f->c.train.n;
+        pr->n_val_tokens = f->c.val.n;
+        pr->n_train_rows = f->n_train_rows;
+        pr->n_val_rows = f->n_val_rows;
+        pr->raw_len = f->raw_len;
+        pr->input_len = f->in_len;
+        pr->target_len = f->tgt_len;
+        fn(user, pr);
     }
     int resumed = 0;
-    if (!s && p->resume) s = resume(f, &resumed, err);
+    if (!s && p->resume) s = es_t5_run_resume(&f->run, &resumed, resume_meta, f, err);
     if (!s && resumed) {
-        curve_load(f);
-        pr.step = f->step;
-        pr.best_val = f->best_val;
-        pr.event = 3;
-        if (fn) fn(user, &pr);
+        pr->step = f->run.step;
+        pr->best_val = f->run.best_dev;
+        pr->event = 3;
+        if (fn) fn(user, pr);
     }
-    /* the loss of the untrained model, so the curve starts at step 0 */
-    if (!s && f->step == 0 && p->eval_every > 0) {
-        double vl;
-        s = val_loss(f, &vl, err);
-        if (!s) {
-            curve_row row = {0, NAN, vl, 0, 0, 0};
-            curve_add(f, row);
-            pr.val_loss = vl;
-            pr.event = 1;
-            if (fn) fn(user, &pr);
-        }
-    }
-    const double t0 = now_s();
-    const int64_t step0 = f->step;
-    double acc = 0;
-    int acc_n = 0, stop = 0;
-    while (!s && f->step < p->steps && !stop) {
-        double loss, gn;
-        float lr;
-        if ((s = train_step(f, &loss, &gn, &lr, err))) break;
-        if (!isfinite(loss)) {
-            s = es_errf(err, ES_ERR_ARG, "step %" PRId64 ": loss is not finite (lower the learning rate)", f->step);
-            break;
-        }
-        acc += loss;
-        acc_n++;
-        const double el = now_s() - t0;
-        const int log_now = p->log_every > 0 && f->step % p->log_every == 0;
-        const int eval_now = p->eval_every > 0 && (f->step % p->eval_every == 0 || f->step == p->steps);
-        const int save_now = (p->save_every > 0 && f->step % p->save_every == 0) || f->step == p->steps;
-        curve_row row = {f->step, loss, NAN, lr, gn, el};
-        if (eval_now) {
-            double vl;
-            if ((s = val_loss(f, &vl, err))) break;
-            row.val = vl;
-            pr.val_loss = vl;
-            if (vl < f->best_val) {
-                f->best_val = vl;
-                f->best_step = f->step;
-                char best[4096];
-                if ((s = es_path_join(best, sizeof best, p->out_dir, "best", err))) break;
-                if ((s = es_t5_trainable_save(&f->t, best, f->src_dir, err))) break;
-            }
-        }
-        if (log_now || eval_now || save_now) {
-            curve_add(f, row);
-            if ((s = curve_write(f, err))) break;
-        }
-        if (save_now && (s = save_checkpoint(f, err))) break;
-        if (fn && (log_now || eval_now || save_now)) {
-            pr.step = f->step;
-            pr.epoch = (int64_t)((uint64_t)f->step * (uint64_t)p->batch / f->n_train_rows);
-            pr.train_loss = acc_n ? acc / acc_n : NAN;
-            pr.best_val = f->best_val;
-            pr.lr = lr;
-            pr.grad_norm = gn;
-            pr.elapsed_s = el;
-            double rate = (double)(f->step - step0) / (el > 1e-9 ? el : 1e-9);
-            pr.eta_s = rate > 0 ? (double)(p->steps - f->step) / rate : NAN;
-            pr.tokens_per_s = rate * (double)p->batch * (double)(f->in_len + f->tgt_len);
-            pr.event = eval_now ? 1 : save_now ? 2 : 0;
-            if (fn(user, &pr)) stop = 1;
-            acc = 0;
-            acc_n = 0;
-        }
-    }
-    if (!s && stop) {
-        s = save_checkpoint(f, err);
-        if (!s) s = curve_write(f, err);
-        if (!s) s = es_t5_trainable_save(&f->t, p->out_dir, f->src_dir, err);
-        if (!s) s = es_errf(err, ES_ERR_CANCELLED, "stopped at step %" PRId64 " (checkpoint and model written)", f->step);
-    } else if (!s) {
-        s = es_t5_trainable_save(&f->t, p->out_dir, f->src_dir, err);
-    }
+    /* eval_at_start: the loss of the untrained model, so the curve starts at step 0 */
+    es_t5_loop lp = {.max_steps = p->steps, .log_every = p->log_every, .eval_every = p->eval_every,
+                     .save_every = p->save_every, .eval_at_start = 1, .user = f,
+                     .step = train_step, .eval = val_loss, .meta = ckpt_meta, .report = report};
+    if (!s) s = es_t5_run_loop(&f->run, &lp, err);
     pt_free(f);
     es_free(f);
     return s;

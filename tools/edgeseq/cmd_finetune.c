@@ -3,7 +3,7 @@
  * {"input", "target"} JSON lines (src/train/t5_finetune.h does the work).
  * This file parses flags, draws the progress bar with ETA on stderr (a
  * line per report when stderr is not a TTY), and stops cleanly on Ctrl-C
- * after writing a checkpoint. Output folder layout: t5_finetune.h.
+ * or SIGTERM after writing a checkpoint. Output folder layout: t5_finetune.h.
  */
 #include "cli.h"
 
@@ -106,7 +106,8 @@ int cmd_finetune(int argc, char **argv) {
         "--save-every steps (kill-safe; --resume continues), curves in DIR/curves.csv\n"
         "and DIR/curves.svg. DIR ends up a normal HF model folder (generate, score and\n"
         "HF from_pretrained load it). Bad data (empty file, invalid JSON, non-UTF-8,\n"
-        "too long) stops with FILE:LINE unless --skip-bad. Ctrl-C saves and stops.",
+        "too long) stops with FILE:LINE unless --skip-bad. Ctrl-C (or SIGTERM) saves a\n"
+        "checkpoint and the model, then stops; run again with --resume to continue.",
         "  edgeseq finetune -m models/small --train train.jsonl --dev dev.jsonl --out runs/a\n"
         "  edgeseq finetune -m models/small --train train.jsonl --out runs/a --resume",
     };
@@ -143,10 +144,14 @@ int cmd_finetune(int argc, char **argv) {
     p.skip_bad = skip_bad;
     p.resume = resume;
     p.adafactor_relative = relative;
+    /* Ctrl-C and SIGTERM stop at the next report: checkpoint, curves and
+     * model are written, exit status 1 ("stopped at step N"). */
     signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
     es_error err = {0};
     es_status s = es_t5_finetune(&p, progress, NULL, &err);
     signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     if (s) return cli_fail_err(&err);
     printf("done: model in %s\n", p.out_dir);
     return CLI_EXIT_OK;
