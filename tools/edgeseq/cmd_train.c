@@ -2,7 +2,9 @@
  * cmd_train.c — `edgeseq train CONFIG.json [--resume] [--out DIR]`: trains
  * a byte classifier on the SpamAssassin train split with periodic dev
  * evaluation, keeps the best model by dev ROC-AUC (ties: lower dev loss),
- * and writes learning curves.
+ * and writes learning curves. A config whose model is a byte seq2seq model
+ * (model.model_type "edgeseq-byte-seq2seq", or an "init" folder holding
+ * one) goes to cmd_train_s2s.c (G2P on CMUdict) instead.
  *
  * CONFIG.json (configs/spam-*.json):
  *   {"data": "data",                 corpus folder (scripts/fetch-data.sh)
@@ -46,6 +48,7 @@
  * Ctrl-C.
  */
 #include "clf.h"
+#include "cmd_train_s2s.h"
 
 #include "io/fileio.h"
 #include "train/byte_pretrain.h"
@@ -203,7 +206,7 @@ static void load_best(train_ctx *t) {
 
 /* ---- trainer callbacks ------------------------------------------------------ */
 
-static void fmt_eta(char *buf, size_t cap, double s) {
+void train_fmt_eta(char *buf, size_t cap, double s) {
     if (!(s >= 0) || s > 1e7) {
         snprintf(buf, cap, "--:--");
         return;
@@ -219,8 +222,8 @@ static int on_progress(void *user, const es_train_progress *p) {
     curve_row r = {.step = p->step, .loss = p->loss, .lr = p->lr, .bps = p->bytes_per_s};
     push_row(t, &r);
     char eta[32], el[32];
-    fmt_eta(eta, sizeof eta, p->eta_s);
-    fmt_eta(el, sizeof el, p->elapsed_s);
+    train_fmt_eta(eta, sizeof eta, p->eta_s);
+    train_fmt_eta(el, sizeof el, p->elapsed_s);
     if (t->tty) {
         int w = 24, fill = p->max_steps > 0 ? (int)(w * p->step / p->max_steps) : 0;
         char bar[32];
@@ -277,8 +280,7 @@ static es_status on_eval(void *user, es_trainer *tr, int64_t step, es_error *err
     return write_curves(t, err);
 }
 
-/* Creates dir and its parents (like mkdir -p). */
-static es_status mkdir_p(const char *dir, es_error *err) {
+es_status train_mkdir_p(const char *dir, es_error *err) {
     char p[4096];
     if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
         return es_errf(err, ES_ERR_ARG, "%s: path too long", dir);
@@ -312,7 +314,7 @@ static int cfg_fail(const char *path, const char *what) {
     return cli_fail("%s: %s", path, what);
 }
 
-static int parse_train(train_cfg *c, json_object *o, const char *path) {
+int train_parse_params(es_train_params *p, int *threads, json_object *o, const char *path) {
     char msg[256];
     json_object_object_foreach(o, key, val) {
         enum json_type jt = json_object_get_type(val);
@@ -339,24 +341,24 @@ static int parse_train(train_cfg *c, json_object *o, const char *path) {
         field = (float)d;                                                                \
         continue;                                                                        \
     }
-        INT_KEY("batch_size", c->p.batch_size, 1, 4096)
-        INT_KEY("grad_accum", c->p.grad_accum, 1, 1024)
-        INT_KEY("max_steps", c->p.max_steps, 1, INT64_C(1) << 40)
-        INT_KEY("warmup_steps", c->p.warmup_steps, 0, INT64_C(1) << 40)
-        INT_KEY("seed", c->p.seed, 0, INT64_MAX)
-        INT_KEY("threads", c->threads, 0, 256)
-        INT_KEY("eval_every", c->p.eval_every, 0, INT64_C(1) << 40)
-        INT_KEY("log_every", c->p.log_every, 1, INT64_C(1) << 40)
-        INT_KEY("save_every", c->p.save_every, 0, INT64_C(1) << 40)
-        INT_KEY("keep_checkpoints", c->p.keep_checkpoints, 1, 1000)
-        INT_KEY("max_bytes", c->p.max_bytes, 0, 1 << 20)
-        FLT_KEY("lr", c->p.lr, 0, 10)
-        FLT_KEY("min_lr", c->p.min_lr, 0, 10)
-        FLT_KEY("weight_decay", c->p.weight_decay, 0, 10)
-        FLT_KEY("beta1", c->p.beta1, 0, 1)
-        FLT_KEY("beta2", c->p.beta2, 0, 1)
-        FLT_KEY("eps", c->p.eps, 0, 1)
-        FLT_KEY("clip_norm", c->p.clip_norm, -1, 1e9)
+        INT_KEY("batch_size", p->batch_size, 1, 4096)
+        INT_KEY("grad_accum", p->grad_accum, 1, 1024)
+        INT_KEY("max_steps", p->max_steps, 1, INT64_C(1) << 40)
+        INT_KEY("warmup_steps", p->warmup_steps, 0, INT64_C(1) << 40)
+        INT_KEY("seed", p->seed, 0, INT64_MAX)
+        INT_KEY("threads", *threads, 0, 256)
+        INT_KEY("eval_every", p->eval_every, 0, INT64_C(1) << 40)
+        INT_KEY("log_every", p->log_every, 1, INT64_C(1) << 40)
+        INT_KEY("save_every", p->save_every, 0, INT64_C(1) << 40)
+        INT_KEY("keep_checkpoints", p->keep_checkpoints, 1, 1000)
+        INT_KEY("max_bytes", p->max_bytes, 0, 1 << 20)
+        FLT_KEY("lr", p->lr, 0, 10)
+        FLT_KEY("min_lr", p->min_lr, 0, 10)
+        FLT_KEY("weight_decay", p->weight_decay, 0, 10)
+        FLT_KEY("beta1", p->beta1, 0, 1)
+        FLT_KEY("beta2", p->beta2, 0, 1)
+        FLT_KEY("eps", p->eps, 0, 1)
+        FLT_KEY("clip_norm", p->clip_norm, -1, 1e9)
 #undef INT_KEY
 #undef FLT_KEY
         if (strcmp(key, "schedule") == 0) {
@@ -366,7 +368,7 @@ static int parse_train(train_cfg *c, json_object *o, const char *path) {
             for (int j = 0; j < 4; j++)
                 if (jt == json_type_string && strcmp(s, names[j]) == 0) k = j;
             if (k < 0) return cfg_fail(path, "train.schedule must be constant, linear, cosine or invsqrt");
-            c->p.schedule = (es_lr_schedule)k;
+            p->schedule = (es_lr_schedule)k;
             continue;
         }
         snprintf(msg, sizeof msg, "unknown key train.%s", key);
@@ -438,7 +440,7 @@ static int load_config(train_cfg *c, const char *path) {
     }
     if (!rc && json_object_object_get_ex(o, "train", &v)) {
         if (json_object_get_type(v) != json_type_object) rc = cfg_fail(path, "\"train\" must be an object");
-        else rc = parse_train(c, v, path);
+        else rc = train_parse_params(&c->p, &c->threads, v, path);
     }
     json_object_put(o);
     return rc;
@@ -452,6 +454,34 @@ static void free_config(train_cfg *c) {
 }
 
 /* ---- verb ------------------------------------------------------------------ */
+
+/* True when the config at path trains a byte seq2seq model: its
+ * model.model_type, or without one the model_type of its "init" folder's
+ * config.json, is "edgeseq-byte-seq2seq". An unreadable config is left to
+ * the classifier path, which reports it. */
+static bool config_is_s2s(const char *path) {
+    json_object *o = json_object_from_file(path), *v, *t;
+    if (!o) return false;
+    bool is = false;
+    const char *type = NULL;
+    if (json_object_object_get_ex(o, "model", &v) && json_object_is_type(v, json_type_object) &&
+        json_object_object_get_ex(v, "model_type", &t) && json_object_is_type(t, json_type_string))
+        type = json_object_get_string(t);
+    if (type) {
+        is = strcmp(type, "edgeseq-byte-seq2seq") == 0;
+    } else if (json_object_object_get_ex(o, "init", &v) && json_object_is_type(v, json_type_string)) {
+        char cp[4096];
+        json_object *ic = NULL;
+        if (!es_path_join(cp, sizeof cp, json_object_get_string(v), "config.json", NULL))
+            ic = json_object_from_file(cp);
+        if (ic && json_object_object_get_ex(ic, "model_type", &t) &&
+            json_object_is_type(t, json_type_string))
+            is = strcmp(json_object_get_string(t), "edgeseq-byte-seq2seq") == 0;
+        if (ic) json_object_put(ic);
+    }
+    json_object_put(o);
+    return is;
+}
 
 int cmd_train(int argc, char **argv) {
     bool resume = false;
@@ -474,15 +504,37 @@ int cmd_train(int argc, char **argv) {
     const cli_help help = {
         "edgeseq train CONFIG.json [--resume] [--out DIR] [--data DIR] [--threads N]\n"
         "              [--max-steps N]",
-        "Trains a byte classifier (ByteQRNN / ByteTransformer / ByteFunnel) on the\n"
-        "SpamAssassin train split. Evaluates on dev every train.eval_every steps and\n"
-        "keeps the best model by dev ROC-AUC in OUT/best/; writes checkpoints\n"
-        "(OUT/step-N/, resumable with --resume), the final model (OUT/), curves\n"
-        "(OUT/curves.csv, OUT/curves.svg). The test split is never used here.\n"
-        "Ctrl-C stops with a checkpoint. CONFIG.json format: configs/spam-byteqrnn.json.",
+        "Two kinds of CONFIG.json, told apart by model.model_type:\n"
+        "\n"
+        "Byte classifier (ByteQRNN / ByteTransformer / ByteFunnel; configs/spam-*.json):\n"
+        "trains on the SpamAssassin train split, evaluates on dev every\n"
+        "train.eval_every steps and keeps the best model by dev ROC-AUC in OUT/best/.\n"
+        "Keys: data, out, model (classifier config.json), train {batch_size,\n"
+        "max_steps, lr, min_lr, warmup_steps, schedule, weight_decay, beta1, beta2,\n"
+        "eps, clip_norm, grad_accum, seed, threads, eval_every, log_every,\n"
+        "save_every, keep_checkpoints, max_bytes}.\n"
+        "\n"
+        "Byte seq2seq, model_type \"edgeseq-byte-seq2seq\" (G2P; configs/g2p-*.json):\n"
+        "trains on the CMUdict train split (DATA/cmudict), evaluates greedy dev\n"
+        "WER/PER every eval_every steps and keeps the best model by dev WER with\n"
+        "stress removed (ties: PER) in OUT/best/ (+ dev_metrics.json); the model\n"
+        "last evaluated is OUT/last/. Keys: data, out, init (start from this model\n"
+        "folder; \"model\" then {}), cases (\"lower\" or \"both\": input cases\n"
+        "trained), eval_every (default 1000), eval_words (0 = all dev words), model\n"
+        "(seq2seq config.json; \"symbols\": null = the dictionary's list), train (as\n"
+        "above without max_bytes; save_every defaults to eval_every).\n"
+        "\n"
+        "Both: unknown keys in \"train\" are errors; checkpoints OUT/step-N/ every\n"
+        "train.save_every steps (resumable with --resume, bit-identical to an\n"
+        "uninterrupted run at the same thread count); the final model in OUT/;\n"
+        "curves OUT/curves.csv + OUT/curves.svg; OUT/train_config.json. Ctrl-C or\n"
+        "SIGTERM stops with a checkpoint. The test split is never used here.",
         "  edgeseq train configs/spam-byteqrnn.json\n"
         "  edgeseq train configs/spam-byteqrnn.json --resume\n"
-        "  edgeseq eval -m out/spam-byteqrnn/best --data data --split test",
+        "  edgeseq eval -m out/spam-byteqrnn/best --data data --split test\n"
+        "  edgeseq train configs/g2p-bytetransformer.json\n"
+        "  edgeseq generate -m out/g2p-bytetransformer/best hello\n"
+        "  edgeseq eval -m out/g2p-bytetransformer/best --task g2p --data data --split dev",
     };
     char **pos;
     int n_pos;
@@ -496,6 +548,12 @@ int cmd_train(int argc, char **argv) {
     }
     steps_opt = steps_int;
     const char *cfg_path = pos[0];
+    if (config_is_s2s(cfg_path)) {
+        train_cli_opts o = {resume, out_opt, data_opt, threads_opt, steps_int, use_mpi};
+        rc = cmd_train_s2s(cfg_path, &o);
+        free(pos);
+        return rc;
+    }
     train_cfg cfg;
     rc = load_config(&cfg, cfg_path);
     free(pos);
@@ -583,7 +641,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "train_fraction %g (seed %llu): %zu of %zu training messages (%zu ham / %zu spam)\n",
                 cfg.train_fraction, (unsigned long long)cfg.fraction_seed, k, n_train, k - k_spam, k_spam);
     n_train = k;
-    if ((st = mkdir_p(out, &err))) goto fail;
+    if ((st = train_mkdir_p(out, &err))) goto fail;
     if ((st = es_byte_model_new(&m, &mc, cfg.p.seed, &err))) goto fail;
     if (cfg.init_encoder && !resume) {
         int n_copied = 0;
