@@ -175,6 +175,31 @@ es_status es_weights_own_buffer(es_weights *w, void *buf, es_error *err) {
     return own(w, buf, 0, err);
 }
 
+/* The owned memory map holding [p, p + n), or NULL. */
+static const mapping *map_of(const es_weights *w, const void *p, size_t n) {
+    const uintptr_t a = (uintptr_t)p;
+    for (size_t i = 0; i < w->n_maps; i++) {
+        const uintptr_t b = (uintptr_t)w->maps[i].addr, len = w->maps[i].len;
+        if (len && a >= b && a - b <= len && n <= len - (a - b)) return &w->maps[i];
+    }
+    return NULL;
+}
+
+bool es_weights_mapped(const es_weights *w, const void *p, size_t n) {
+    return w && map_of(w, p, n) != NULL;
+}
+
+void es_weights_release(const es_weights *w, const void *p, size_t n) {
+    if (!w || !map_of(w, p, n)) return;
+    const long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0) return;
+    const uintptr_t a = ((uintptr_t)p + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    const uintptr_t e = ((uintptr_t)p + n) & ~((uintptr_t)pg - 1);
+    /* the map is PROT_READ + MAP_PRIVATE and never written: dropping its
+     * pages loses nothing (a later read faults them in from the file) */
+    if (e > a) (void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 static int cmp_name(const void *a, const void *b) {
     return strcmp(((const es_tensor_view *)a)->name, ((const es_tensor_view *)b)->name);
 }

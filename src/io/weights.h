@@ -48,6 +48,16 @@ es_status es_weights_add(es_weights *w, const es_tensor_view *t, es_error *err);
 es_status es_weights_own_mapping(es_weights *w, void *addr, size_t len, es_error *err);
 es_status es_weights_own_buffer(es_weights *w, void *buf, es_error *err);
 
+/* True when [p, p + n) lies inside a memory map the set owns (not a heap
+ * buffer). */
+bool es_weights_mapped(const es_weights *w, const void *p, size_t n);
+/* Hint that [p, p + n), inside a memory map of the set, will not be read
+ * for a while (e.g. its tensor was copied into another layout): the whole
+ * pages inside it leave the process's resident set (madvise
+ * MADV_DONTNEED on the read-only private file map; read again from the
+ * file if touched). No effect on heap buffers or outside the set's maps. */
+void es_weights_release(const es_weights *w, const void *p, size_t n);
+
 /* Lookup by exact name; NULL if absent. O(log n) after es_weights_seal(). */
 const es_tensor_view *es_weights_find(const es_weights *w, const char *name);
 size_t es_weights_count(const es_weights *w);

@@ -74,6 +74,25 @@ typedef void (*es_qgemm_fn)(es_pool *pool, int32_t *C, int ldc, const uint8_t *A
 typedef void (*es_bgemm_fn)(float *C, int ldc, const float *A, int lda, const uint16_t *B,
                             int ldb, int M, int N, int K, int acc);
 
+/* Pre-packed fp32 weights for gemm_nt (inference weights re-packed once at
+ * load time, so the per-call packing of B disappears):
+ *   gemm_pack_floats(N, K): floats of the packed form of B (N, K);
+ *   gemm_pack_nt(P, B, ldb, N, K): writes it (P: that many floats, any
+ *     float alignment, 64 bytes preferred);
+ *   gemm_nt_packed(pool, C, ldc, A, lda, P, M, N, K, acc):
+ *     C(M,N) (+)= A(M,K) · B(N,K)ᵀ with B given by P.
+ * The layout is private to the table that packed it: pack and multiply
+ * with the same table. _ref: a row-major copy and gemm_nt_ref (same bits
+ * as gemm_nt_ref). SIMD: the general path's panels (gemm_tmpl.h), used for
+ * every M, so for M > 8 the bits equal the variant's gemm_nt; for M <= 8
+ * they differ from its streaming path by summation order only. Same
+ * threads, determinism and scratch rules as gemm_nt
+ * (tests/unit/test_kern_packed.c). */
+typedef size_t (*es_gemm_pack_floats_fn)(int N, int K);
+typedef void (*es_gemm_pack_fn)(float *P, const float *B, int ldb, int N, int K);
+typedef void (*es_gemm_packed_fn)(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                                  const float *P, int M, int N, int K, int acc);
+
 typedef struct es_kern_table {
     const char *isa; /* "ref", "avx2", "avx512" */
     es_gemm_fn gemm_nt;
@@ -87,6 +106,10 @@ typedef struct es_kern_table {
     es_qgemm_fn qgemm_nt;
     /* bf16-weight GEMM (appended; see es_bgemm_fn above) */
     es_bgemm_fn bgemm_nt;
+    /* pre-packed fp32 nt weights (appended; see es_gemm_pack_fn below) */
+    es_gemm_pack_floats_fn gemm_pack_floats;
+    es_gemm_pack_fn gemm_pack_nt;
+    es_gemm_packed_fn gemm_nt_packed;
 } es_kern_table;
 
 /* The table for this CPU (chosen once, thread-safe). */
@@ -178,5 +201,21 @@ void es_bgemm_nt_ref(float *C, int ldc, const float *A, int lda, const uint16_t 
                      int M, int N, int K, int acc);
 void es_bgemm_nt_avx2(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,
                       int M, int N, int K, int acc);
+
+/* Pre-packed nt GEMM (contract above es_gemm_pack_fn). _avx2: only when
+ * es_kern_get says AVX2 is usable (the AVX-512 table uses it too);
+ * _avx512: compile-checked only, in no table (no AVX-512 test machine). */
+size_t es_gemm_pack_floats_ref(int N, int K);
+void es_gemm_pack_nt_ref(float *P, const float *B, int ldb, int N, int K);
+void es_gemm_nt_packed_ref(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                           const float *P, int M, int N, int K, int acc);
+size_t es_gemm_pack_floats_avx2(int N, int K);
+void es_gemm_pack_nt_avx2(float *P, const float *B, int ldb, int N, int K);
+void es_gemm_nt_packed_avx2(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                            const float *P, int M, int N, int K, int acc);
+size_t es_gemm_pack_floats_avx512(int N, int K);
+void es_gemm_pack_nt_avx512(float *P, const float *B, int ldb, int N, int K);
+void es_gemm_nt_packed_avx512(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                              const float *P, int M, int N, int K, int acc);
 
 #endif

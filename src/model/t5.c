@@ -189,6 +189,7 @@ static void t5_model_free(void *p) {
     if (!tm) return;
     es_free(tm->enc);
     es_free(tm->dec);
+    es_free_aligned(tm->packed_buf);
     es_free(tm);
 }
 
@@ -287,6 +288,8 @@ es_status es_t5_model_load(es_model *m, const char *dir, struct json_object *con
             es_log(ES_LOG_WARN, "%s: tensor '%s' is not used by a T5 model of this config", dir,
                    t->name);
     }
+
+    es_t5_pack_weights(tm, w);
 
     s = load_tokenizer(m, dir, c, err);
     if (s) return s;

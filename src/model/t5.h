@@ -86,7 +86,20 @@ typedef struct es_t5_model {
      * float projection pointers are NULL (inference only, no training). */
     es_t5_lin embed_lin, lm_head_lin;
     int quant;
+    /* Pre-packed fp32 weights (src/model/t5_pack.c): one es_malloc_aligned
+     * block that the handles' `packed` pointers point into, or NULL. */
+    float *packed_buf;
+    size_t packed_bytes;
 } es_t5_model;
+
+/* Re-packs the encoder-side fp32 projections (encoder q,k,v,o,wi,wi1,wo;
+ * decoder cross k,v: the weights only ever multiplied by many rows) into
+ * the kernel table's panel layout and releases their memory-mapped pages
+ * (es_weights_release), so resident memory does not grow. Only for fp32
+ * models whose weights are memory-mapped; otherwise, or when
+ * EDGESEQ_PACK=0, or if memory runs out, nothing is packed (the forward
+ * is the same, minus the speed-up). Never fails. */
+void es_t5_pack_weights(es_t5_model *tm, const struct es_weights *w);
 
 /* ---- forward engine (src/nn/t5_forward.c) ------------------------------ */
 

@@ -129,6 +129,10 @@ static void bf16_task(void *ctx, int task, int n_tasks) {
 
 void es_t5_linear(es_pool *pool, float *y, const float *x, int M, const es_t5_lin *w, int acc) {
     if (M <= 0 || w->N <= 0) return;
+    if (w->kind == ES_T5_W_F32 && w->packed) {
+        es_kern()->gemm_nt_packed(pool, y, w->N, x, w->K, w->packed, M, w->N, w->K, acc);
+        return;
+    }
     if (w->kind == ES_T5_W_F32) {
         es_kern()->gemm_nt(pool, y, w->N, x, w->K, w->f32, w->K, M, w->N, w->K, acc);
         return;

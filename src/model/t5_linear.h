@@ -38,6 +38,10 @@ typedef struct es_t5_lin {
     const int8_t *q;        /* I8: (N, K) codes */
     const float *scale;     /* I8: (N, n_groups) */
     const int32_t *wsum;    /* I8: (N, n_groups) Σ of codes per group */
+    /* F32 only, optional: f32 re-packed at load by es_kern()->gemm_pack_nt
+     * (kern.h; encoder-side weights, t5_pack.c); then es_t5_linear uses
+     * gemm_nt_packed. f32 stays valid (training, row lookups). */
+    const float *packed;
 } es_t5_lin;
 
 /* y (M, N) (+)= x (M, K) · Wᵀ for any kind (acc = 1 adds). F32 calls the

@@ -52,11 +52,12 @@ static void lin_task(void *ctx, int task, int n_tasks) {
 
 /* C (M, N) (+)= A (M, K) · W (N, K)ᵀ, all contiguous. W == NULL: the
  * layer is reduced-precision (bf16 / int8, src/quant/t5_quant.h) and runs
- * through its handle h (model/t5_linear.h). */
+ * through its handle h (model/t5_linear.h); so does an fp32 layer whose
+ * handle holds weights pre-packed at load (src/model/t5_pack.c). */
 static void linear(es_pool *pool, float *C, const float *A, const float *W, const es_t5_lin *h,
                    int M, int N, int K, int acc) {
     if (M <= 0) return;
-    if (!W) {
+    if (!W || (h && h->packed)) { /* reduced precision, or pre-packed fp32 */
         es_t5_linear(pool, C, A, M, h, acc);
         return;
     }

@@ -6,7 +6,10 @@
  * longer than 8 tokens so the encoder takes the packed (general) GEMM path
  * that used to allocate per call. Also checks that the generated ids do
  * not depend on the thread count, and that the counter sees allocations
- * (session creation makes some), so a regression cannot pass silently. */
+ * (session creation makes some), so a regression cannot pass silently.
+ * Both fixtures: tiny-v11 (BF16 file, weights on the heap, unpacked) and
+ * tiny-v1 (F32, memory-mapped: encoder weights pre-packed at load, see
+ * src/model/t5_pack.c), plus packed == unpacked encoder bits on tiny-v1. */
 #include "test.h"
 
 #include "core/common.h"
@@ -32,12 +35,63 @@ static void gen(es_session *s, const int32_t *src, int method, int n_new, int32_
     memcpy(ids, r.hyps[0].ids, sizeof(int32_t) * (size_t)r.hyps[0].n_ids);
 }
 
+/* Encoder output of tiny-v1 (F32 weights: pre-packed at load unless
+ * EDGESEQ_PACK=0) for 2 x SRC tokens into out. */
+static void encode_v1(float *out, const int32_t *src, const int32_t *mask, int pack) {
+    setenv("EDGESEQ_PACK", pack ? "1" : "0", 1);
+    es_model *m;
+    es_error err;
+    es_load_params lp = es_load_params_default();
+    REQUIRE(es_model_load(&m, fixture("t5/tiny-v1"), &lp, &err) == ES_OK, "load: %s", err.msg);
+    es_session_params sp = es_session_params_default();
+    sp.max_batch = 2;
+    sp.max_src_len = SRC;
+    sp.max_tgt_len = 4;
+    es_session *s;
+    REQUIRE(es_session_new(&s, m, &sp, &err) == ES_OK, "session: %s", err.msg);
+    long a0 = es_test_alloc_count();
+    CHECK(es_session_encode(s, out, src, mask, 2, SRC) == ES_OK, "encode");
+    CHECK(es_test_alloc_count() == a0, "tiny-v1 (pack %d) encode allocated", pack);
+    es_session_free(s);
+    es_model_free(m);
+    unsetenv("EDGESEQ_PACK");
+}
+
+static int run(const char *fx);
+
 int main(void) {
+    run("t5/tiny-v11"); /* BF16 file: weights converted to heap F32, unpacked */
+    run("t5/tiny-v1");  /* F32 file: memory-mapped, encoder weights pre-packed */
+    /* pre-packed weights give the unpacked general path's bits (M > 8) */
+    int32_t src[2 * SRC], mask[2 * SRC];
+    for (int i = 0; i < 2 * SRC; i++) {
+        src[i] = 3 + (int32_t)((i * 104729u) % 30000u);
+        mask[i] = i < 2 * SRC - 3;
+    }
+    float *a = malloc(sizeof(float) * 2 * SRC * 512), *b = malloc(sizeof(float) * 2 * SRC * 512);
+    REQUIRE(a && b, "malloc");
+    encode_v1(a, src, mask, 1);
+    encode_v1(b, src, mask, 0);
+    es_model *m;
+    es_error err;
+    es_load_params lp = es_load_params_default();
+    REQUIRE(es_model_load(&m, fixture("t5/tiny-v1"), &lp, &err) == ES_OK, "load: %s", err.msg);
+    const size_t n = 2 * SRC * (size_t)es_model_get_info(m)->d_model;
+    es_model_free(m);
+    REQUIRE(n <= 2 * SRC * 512, "d_model");
+    CHECK(memcmp(a, b, n * sizeof(float)) == 0, "tiny-v1 encoder: packed != unpacked bits");
+    free(a);
+    free(b);
+    TEST_MAIN_END();
+}
+
+static int run(const char *fx) {
     es_model *m;
     es_error err;
     es_load_params lp = es_load_params_default();
     lp.n_threads = 1;
-    REQUIRE(es_model_load(&m, fixture("t5/tiny-v11"), &lp, &err) == ES_OK, "load: %s", err.msg);
+    REQUIRE(es_model_load(&m, fixture(fx), &lp, &err) == ES_OK, "load: %s", err.msg);
+    printf("%s\n", fx);
     int32_t src[4 * SRC], mask[4 * SRC];
     for (int i = 0; i < 4 * SRC; i++) {
         src[i] = i % SRC == SRC - 1 ? 1 : 3 + (int32_t)((i * 7919u) % 30000u);
@@ -98,5 +152,5 @@ int main(void) {
     free(enc);
     free(logits);
     es_model_free(m);
-    TEST_MAIN_END();
+    return 0;
 }

@@ -7,6 +7,8 @@
  */
 #include "kern/kern.h"
 
+#include <string.h>
+
 typedef struct gemm_job {
     float *C;
     const float *A, *B;
@@ -95,3 +97,19 @@ static void tn_task(void *ctx, int task, int n_tasks) {
 GEMM_ENTRY(es_gemm_nt_ref, nt_task)
 GEMM_ENTRY(es_gemm_nn_ref, nn_task)
 GEMM_ENTRY(es_gemm_tn_ref, tn_task)
+
+/* Pre-packed nt operand, reference layout: B (N, K) copied row-major
+ * (ld = K); the product is gemm_nt_ref on it, so the same bits. */
+size_t es_gemm_pack_floats_ref(int N, int K) {
+    return N > 0 && K > 0 ? (size_t)N * (size_t)K : 0;
+}
+
+void es_gemm_pack_nt_ref(float *P, const float *B, int ldb, int N, int K) {
+    for (int n = 0; n < N; n++)
+        memcpy(P + (size_t)n * K, B + (size_t)n * ldb, (size_t)K * sizeof(float));
+}
+
+void es_gemm_nt_packed_ref(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                           const float *P, int M, int N, int K, int acc) {
+    es_gemm_nt_ref(pool, C, ldc, A, lda, P, K, M, N, K, acc);
+}

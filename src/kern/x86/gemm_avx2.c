@@ -44,15 +44,26 @@ static inline float kt_hsum(kt_vec v) {
 
 void es_gemm_nt_avx2(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
                      int ldb, int M, int N, int K, int acc) {
-    kt_gemm(pool, 0, C, ldc, A, lda, B, ldb, M, N, K, acc);
+    kt_gemm(pool, 0, C, ldc, A, lda, B, ldb, NULL, M, N, K, acc);
 }
 
 void es_gemm_nn_avx2(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
                      int ldb, int M, int N, int K, int acc) {
-    kt_gemm(pool, 1, C, ldc, A, lda, B, ldb, M, N, K, acc);
+    kt_gemm(pool, 1, C, ldc, A, lda, B, ldb, NULL, M, N, K, acc);
 }
 
 void es_gemm_tn_avx2(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
                      int ldb, int M, int N, int K, int acc) {
-    kt_gemm(pool, 2, C, ldc, A, lda, B, ldb, M, N, K, acc);
+    kt_gemm(pool, 2, C, ldc, A, lda, B, ldb, NULL, M, N, K, acc);
+}
+
+size_t es_gemm_pack_floats_avx2(int N, int K) { return kt_pack_floats(N, K); }
+
+void es_gemm_pack_nt_avx2(float *P, const float *B, int ldb, int N, int K) {
+    kt_pack_full(P, B, ldb, N, K);
+}
+
+void es_gemm_nt_packed_avx2(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                           const float *P, int M, int N, int K, int acc) {
+    kt_gemm(pool, 0, C, ldc, A, lda, NULL, 0, P, M, N, K, acc);
 }

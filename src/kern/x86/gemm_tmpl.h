@@ -80,6 +80,8 @@ typedef struct kt_job {
     atomic_int busy[KT_MAX_SLOTS];
     int n_nblk;   /* general path: N-ranges */
     int per_task; /* small paths: chunks per task; general: M-blocks per group */
+    const float *bp; /* pre-packed B (kt_pack_full layout) or NULL */
+    size_t bp_np;    /* its padded column count, ceil(N / NR) * NR */
 } kt_job;
 
 /* ---- path 1: nt streaming, MM rows of A (<= 4) x NBB rows of B (<= 8) ---- */
@@ -377,6 +379,12 @@ KT_INLINE void kt_tile(const kt_job *j, int kc, const float *const *a, ptrdiff_t
         }
 }
 
+/* Panel of pre-packed B for K-block k0 (kc deep) and columns [n, n + NR),
+ * n a multiple of NR (kt_pack_full layout). */
+static inline const float *kt_bp_panel(const kt_job *j, int k0, int kc, int n) {
+    return j->bp + (size_t)k0 * j->bp_np + (size_t)(n / KT_NR) * kc * KT_NR;
+}
+
 /* Fallback when the packing buffer cannot be allocated: A read in place,
  * B packed per KT_NB columns on the stack. Same operations in the same
  * order as the packed path, so the same bits. Rows [m0,m1), cols [n0,n1). */
@@ -387,14 +395,15 @@ static void kt_inplace(const kt_job *j, int m0, int m1, int n0, int n1) {
         for (int k0 = 0; k0 < j->K; k0 += KT_KC) {
             const int kc = j->K - k0 < KT_KC ? j->K - k0 : KT_KC;
             const int first = !j->acc && k0 == 0;
-            for (int n = nb0; n < nb1; n += KT_NR) {
+            for (int n = nb0; n < nb1 && !j->bp; n += KT_NR) {
                 float *P = Bp + (size_t)((n - nb0) / KT_NR) * kc * KT_NR;
                 int nr = nb1 - n < KT_NR ? nb1 - n : KT_NR;
                 if (j->b_trans) kt_pack_bt(P, j->B + n * j->ldb + k0, j->ldb, nr, kc);
                 else kt_pack_bn(P, j->B + k0 * j->ldb + n, j->ldb, nr, kc);
             }
             for (int n = nb0; n < nb1; n += KT_NR) {
-                const float *P = Bp + (size_t)((n - nb0) / KT_NR) * kc * KT_NR;
+                const float *P = j->bp ? kt_bp_panel(j, k0, kc, n)
+                                       : Bp + (size_t)((n - nb0) / KT_NR) * kc * KT_NR;
                 const int nr = nb1 - n < KT_NR ? nb1 - n : KT_NR;
                 for (int i = m0; i < m1; i += KT_MR) {
                     const int mr = m1 - i < KT_MR ? m1 - i : KT_MR;
@@ -439,11 +448,12 @@ static void kt_general_task(void *ctx, int task, int n_tasks) {
     }
     const int slot = kt_claim(j);
     float *Bp = j->ws + (size_t)slot * j->ws_floats;
-    float *Ap = Bp + n_pan * KT_NR * kc_max; /* (MB/MR panels) x (kc, MR) */
+    /* (MB/MR panels) x (kc, MR); pre-packed B needs no B buffer */
+    float *Ap = j->bp ? Bp : Bp + n_pan * KT_NR * kc_max;
     for (int k0 = 0; k0 < j->K; k0 += KT_KC) {
         const int kc = j->K - k0 < KT_KC ? j->K - k0 : KT_KC;
         const int first = !j->acc && k0 == 0;
-        for (int n = n0; n < n1; n += KT_NR) {
+        for (int n = n0; n < n1 && !j->bp; n += KT_NR) {
             float *P = Bp + (size_t)((n - n0) / KT_NR) * kc * KT_NR;
             int nr = n1 - n < KT_NR ? n1 - n : KT_NR;
             if (j->b_trans) kt_pack_bt(P, j->B + n * j->ldb + k0, j->ldb, nr, kc);
@@ -456,7 +466,8 @@ static void kt_general_task(void *ctx, int task, int n_tasks) {
                           j->A + i * j->ars + k0 * j->acs, j->ars, j->acs,
                           mbe - i < KT_MR ? mbe - i : KT_MR, kc);
             for (int n = n0; n < n1; n += KT_NR) {
-                const float *P = Bp + (size_t)((n - n0) / KT_NR) * kc * KT_NR;
+                const float *P = j->bp ? kt_bp_panel(j, k0, kc, n)
+                                       : Bp + (size_t)((n - n0) / KT_NR) * kc * KT_NR;
                 const int nr = n1 - n < KT_NR ? n1 - n : KT_NR;
                 for (int i = mb; i < mbe; i += KT_MR) {
                     const float *ap = Ap + (size_t)((i - mb) / KT_MR) * kc * KT_MR;
@@ -472,9 +483,32 @@ static void kt_general_task(void *ctx, int task, int n_tasks) {
 
 static int kt_ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
 
-/* op: 0 = nt, 1 = nn, 2 = tn (see kern.h). */
+/* Floats of kt_pack_full's layout for B (N, K): ceil(N / NR) * NR * K. */
+static size_t kt_pack_floats(int N, int K) {
+    if (N <= 0 || K <= 0) return 0;
+    return (size_t)kt_ceil_div(N, KT_NR) * KT_NR * (size_t)K;
+}
+
+/* The whole nt operand B (N, K) in path 3's panel layout, once (weights at
+ * load time): for each K-block k0 (kc = min(KT_KC, K - k0) deep) the
+ * ceil(N/NR) panels of NR columns, each kc x NR k-major, columns past N
+ * zero; panel p of block k0 starts at P + k0 * Np + p * kc * NR with
+ * Np = ceil(N / NR) * NR. Exactly what kt_general_task packs per call, so
+ * products with it have the same bits as the unpacked general path. */
+static void kt_pack_full(float *P, const float *B, int ldb, int N, int K) {
+    const size_t np = (size_t)kt_ceil_div(N, KT_NR) * KT_NR;
+    for (int k0 = 0; k0 < K; k0 += KT_KC) {
+        const int kc = K - k0 < KT_KC ? K - k0 : KT_KC;
+        for (int n = 0; n < N; n += KT_NR)
+            kt_pack_bt(P + (size_t)k0 * np + (size_t)(n / KT_NR) * kc * KT_NR,
+                       B + (ptrdiff_t)n * ldb + k0, ldb, N - n < KT_NR ? N - n : KT_NR, kc);
+    }
+}
+
+/* op: 0 = nt, 1 = nn, 2 = tn (see kern.h); bp != NULL (nt only): B is
+ * pre-packed by kt_pack_full (B, ldb unused) and every M takes path 3. */
 static void kt_gemm(es_pool *pool, int op, float *C, int ldc, const float *A, int lda,
-                    const float *B, int ldb, int M, int N, int K, int acc) {
+                    const float *B, int ldb, const float *bp, int M, int N, int K, int acc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!acc)
@@ -495,12 +529,14 @@ static void kt_gemm(es_pool *pool, int op, float *C, int ldc, const float *A, in
     j.N = N;
     j.K = K;
     j.acc = acc;
+    j.bp = bp;
+    j.bp_np = (size_t)kt_ceil_div(N, KT_NR) * KT_NR;
     /* Task shapes only change which task computes an element, never how. */
     int cap = 1;
     if (pool && es_pool_threads(pool) > 1 && (double)M * N * K >= KT_PAR_MIN)
         cap = es_pool_threads(pool) * 4;
     es_pool *p = cap > 1 ? pool : NULL;
-    if ((op == 0 && M <= KT_SMALL_NT) || (op != 0 && M <= KT_SMALL_NN)) {
+    if (!bp && ((op == 0 && M <= KT_SMALL_NT) || (op != 0 && M <= KT_SMALL_NN))) {
         int n_blk = kt_ceil_div(N, op == 0 ? KT_NT_CHUNK : KT_NN_CHUNK);
         j.per_task = kt_ceil_div(n_blk, cap);
         es_pool_run(p, kt_ceil_div(n_blk, j.per_task), op == 0 ? kt_small_nt_task : kt_small_nn_task,
@@ -528,7 +564,7 @@ static void kt_gemm(es_pool *pool, int op, float *C, int ldc, const float *A, in
     if (j.n_slots > KT_MAX_SLOTS) j.n_slots = KT_MAX_SLOTS;
     for (int s = 0; s < KT_MAX_SLOTS; s++) atomic_init(&j.busy[s], 0);
     const size_t kc_max = K < KT_KC ? (size_t)K : KT_KC;
-    j.ws_floats = ((size_t)nbt + KT_MB) * kc_max;
+    j.ws_floats = ((size_t)(bp ? 0 : nbt) + KT_MB) * kc_max;
     j.ws_floats = (j.ws_floats + 15) & ~(size_t)15; /* keep each slot 64-byte aligned */
     size_t bytes;
     int own = 0;
