@@ -14,9 +14,12 @@
 #   the config's "out"), THREADS (training threads, default: config),
 #   MAX_STEPS (override train.max_steps),
 #   DEV_ONLY=1 (model selection runs: train + dev only; test stays unseen),
-#   SKIP_TRAIN=1 (evaluate / ship an existing OUT/best: appends to OUT/train.log).
-# Training goes through dev/g2p/train_g2p.c (es_s2s_train + dev evaluation
-# from the progress callback), built here against the library.
+#   SKIP_TRAIN=1 (evaluate / ship an existing OUT/best: appends to OUT/train.log),
+#   RESUME=1 (continue interrupted stages from their latest checkpoints; a
+#   stage that had finished just re-evaluates. Without it, an output folder
+#   that already holds a checkpoint is refused: remove it or resume).
+# Training goes through `edgeseq train CONFIG` (seq2seq configs: checkpoints,
+# dev selection, curves; docs/cli.md). Ctrl-C stops with a checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ship=0
@@ -31,15 +34,12 @@ cfg2="${CONFIG2:-configs/g2p-bytetransformer-cases.json}"
 OUT2=""
 [ "$cfg2" != none ] && OUT2="$(cfg_out "$cfg2")"
 cli="$BUILD/edgeseq"
-drv="$BUILD/train_g2p"
 
 if [ ! -x "$cli" ]; then
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-cmake --build "$BUILD" -j 2 --target edgeseq edgeseq_static >/dev/null 2>&1 \
+cmake --build "$BUILD" -j 2 --target edgeseq >/dev/null 2>&1 \
   || cmake --build "$BUILD" -j 2 >/dev/null
-cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude -Isrc dev/g2p/train_g2p.c "$BUILD/libedgeseq.a" \
-  -ljson-c -lm -lpthread -o "$drv"
 [ -f "$DATA/cmudict/dict.txt" ] || bash scripts/fetch-data.sh "$DATA"
 
 mkdir -p "$OUT"
@@ -52,18 +52,28 @@ if [ "${SKIP_TRAIN:-0}" != 1 ]; then
     echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "# config: $cfg"
-  } > "$log"
+  } > "$log.head"
   extra=()
+  if [ "${RESUME:-0}" = 1 ]; then
+    extra+=(--resume)
+    cat "$log.head" >> "$log"
+  else
+    mv "$log.head" "$log"
+  fi
+  rm -f "$log.head"
   [ -n "${THREADS:-}" ] && extra+=(--threads "$THREADS")
   [ -n "${MAX_STEPS:-}" ] && extra+=(--max-steps "$MAX_STEPS")
   start=$(date +%s)
-  "$drv" "$cfg" --out "$OUT" "${extra[@]}" 2>&1 | tee -a "$log"
+  "$cli" train "$cfg" --out "$OUT" --data "$DATA" "${extra[@]}" 2>&1 | tee -a "$log"
   end=$(date +%s)
   echo "# stage 1 wall time: $((end - start)) s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
   if [ -n "$OUT2" ]; then
     echo "# stage 2: $cfg2 (from $OUT/best, lower + upper case)" | tee -a "$log"
     start=$(date +%s)
-    "$drv" "$cfg2" --out "$OUT2" 2>&1 | tee -a "$log"
+    extra2=(--data "$DATA")
+    [ -n "${THREADS:-}" ] && extra2+=(--threads "$THREADS")
+    [ "${RESUME:-0}" = 1 ] && extra2+=(--resume)
+    "$cli" train "$cfg2" --out "$OUT2" "${extra2[@]}" 2>&1 | tee -a "$log"
     end=$(date +%s)
     echo "# stage 2 wall time: $((end - start)) s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
   fi

@@ -41,6 +41,11 @@ check '[ "$(grep -c ",dev," "$A/curves.csv")" = 2 ]' "2 dev rows (30, 60) in cur
 check 'grep -q "ETA" "$tmp/a.err"' "progress with ETA"
 check 'grep -q "\"dev_wer_no_stress\"" "$A/best/dev_metrics.json"' "dev_metrics.json keys"
 
+cp "$A/model.safetensors" "$tmp/a.model"
+"$CLI" train "$cfg" --data "$data" --out "$A" --resume > /dev/null 2> "$tmp/a2.err"; rc=$?
+check '[ $rc = 0 ] && cmp -s "$A/model.safetensors" "$tmp/a.model"' "--resume of a finished run: exit $rc"
+check '[ "$(grep -c ",dev," "$A/curves.csv")" = 2 ]' "--resume of a finished run repeats no dev row"
+
 # --- 2. SIGTERM, then --resume: same bytes -----------------------------------------
 B="$tmp/b"
 cfgb="$tmp/b.json"

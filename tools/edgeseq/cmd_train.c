@@ -456,29 +456,19 @@ static void free_config(train_cfg *c) {
 /* ---- verb ------------------------------------------------------------------ */
 
 /* True when the config at path trains a byte seq2seq model: its
- * model.model_type, or without one the model_type of its "init" folder's
- * config.json, is "edgeseq-byte-seq2seq". An unreadable config is left to
- * the classifier path, which reports it. */
+ * model.model_type is "edgeseq-byte-seq2seq", or it has no model_type and
+ * names an "init" folder (only the seq2seq path has one; it reports a
+ * folder that is missing or holds another kind of model). An unreadable
+ * config is left to the classifier path, which reports it. */
 static bool config_is_s2s(const char *path) {
     json_object *o = json_object_from_file(path), *v, *t;
     if (!o) return false;
-    bool is = false;
-    const char *type = NULL;
+    bool is;
     if (json_object_object_get_ex(o, "model", &v) && json_object_is_type(v, json_type_object) &&
         json_object_object_get_ex(v, "model_type", &t) && json_object_is_type(t, json_type_string))
-        type = json_object_get_string(t);
-    if (type) {
-        is = strcmp(type, "edgeseq-byte-seq2seq") == 0;
-    } else if (json_object_object_get_ex(o, "init", &v) && json_object_is_type(v, json_type_string)) {
-        char cp[4096];
-        json_object *ic = NULL;
-        if (!es_path_join(cp, sizeof cp, json_object_get_string(v), "config.json", NULL))
-            ic = json_object_from_file(cp);
-        if (ic && json_object_object_get_ex(ic, "model_type", &t) &&
-            json_object_is_type(t, json_type_string))
-            is = strcmp(json_object_get_string(t), "edgeseq-byte-seq2seq") == 0;
-        if (ic) json_object_put(ic);
-    }
+        is = strcmp(json_object_get_string(t), "edgeseq-byte-seq2seq") == 0;
+    else
+        is = json_object_object_get_ex(o, "init", NULL);
     json_object_put(o);
     return is;
 }

@@ -372,6 +372,9 @@ static es_status on_eval(void *user, es_s2s_trainer *tr, int64_t step, es_error 
     if (st) return st;
     row x = {.step = step, .dev = 1, .wer = es_g2p_wer(&ev.m.stress), .per = es_g2p_per(&ev.m.stress),
              .wer_ns = es_g2p_wer(&ev.m.nostress), .per_ns = es_g2p_per(&ev.m.nostress)};
+    /* a resumed run that had already finished evaluates its last step
+     * again: replace that row rather than repeat it */
+    if (r->n_rows && r->rows[r->n_rows - 1].dev && r->rows[r->n_rows - 1].step == step) r->n_rows--;
     push_row(r, &x);
     bool better = r->best_step < 0 || x.wer_ns < r->best_wer ||
                   (x.wer_ns == r->best_wer && x.per_ns < r->best_per);
