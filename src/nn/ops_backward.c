@@ -39,9 +39,10 @@ void es_rmsnorm_backward_f32(float *dx, float *dw, const float *dy, const float 
     }
 }
 
+/* Branch-free (a compare + blend the compiler vectorises): the signs of h
+ * are random, so a branch would mispredict half the time. h NaN -> 0. */
 void es_relu_backward_f32(float *d, const float *h, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!(h[i] > 0.0f)) d[i] = 0.0f;
+    for (size_t i = 0; i < n; i++) d[i] = h[i] > 0.0f ? d[i] : 0.0f;
 }
 
 void es_gelu_tanh_backward_f32(float *d, const float *h, size_t n) {

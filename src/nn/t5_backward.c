@@ -3,11 +3,13 @@
  * HF modeling_t5.py semantics (train mode when dropout > 0, eval when 0).
  * Legend and contracts in nn/t5_train.h; derivations in docs/t5-training.md.
  *
- * Forward numerics are those of the inference engine (t5_forward.c): the
- * same kernel-table GEMMs, RMS norm (ops.c), attention with sequential fp32
- * dots and fp32 softmax, no 1/sqrt(d_kv) scaling, padded keys skipped (HF
- * adds finfo.min, whose exp is exactly 0), the tied rescale applied as an
- * fp32 scalar. With dropout 0 the loss equals es_session's teacher forcing.
+ * Forward numerics follow the inference engine (t5_forward.c): the same
+ * kernel-table GEMMs, RMS norm (ops.c), fp32 softmax, no 1/sqrt(d_kv)
+ * scaling, padded keys excluded (HF adds finfo.min, whose exp is exactly
+ * 0), the tied rescale applied as an fp32 scalar. Attention scores are GEMM
+ * dots here (blocked, FMA) where inference uses the attn_row kernel, so
+ * with dropout 0 the loss equals es_session's teacher forcing to float
+ * rounding (summation order), not bit for bit.
  *
  * Cached per layer (Re = B·S encoder rows, Rd = B·T decoder rows):
  *   x_in (R, D)  residual stream entering the block;  q, k, v (R, I);
@@ -23,10 +25,16 @@
  * K/V gradients accumulate into d(enc_out)), then the encoder. Embedding
  * gradients are scatter-added serially in row order.
  *
- * Determinism: GEMMs split by fixed output blocks in the kernels; attention
- * runs one task per (row, head) that owns its slices of dq/dk/dv; relative
- * bias gradients go to per-task partials summed in row order; dropout
- * masks are drawn serially. Results are identical for any thread count.
+ * Attention: the products (QKᵀ, P̃V; dO·Vᵀ, P̃ᵀdO, dS·K, dSᵀQ) are
+ * kernel-table GEMMs per (row, head) over strided views of q/k/v, so they
+ * run at GEMM speed (SIMD, packed); the O(nq·nk) parts (bias, padding and
+ * causal masks, softmax and its backward, dropout) are one pool task per
+ * (row, head). The cross entropy is one pool task per labelled row.
+ *
+ * Determinism: GEMMs split by fixed output blocks in the kernels; relative
+ * bias gradients go to per-task partials summed in row order; per-row
+ * losses are summed in row order; dropout masks are drawn serially.
+ * Results are identical for any thread count.
  */
 #include "nn/t5_train.h"
 
@@ -65,8 +73,10 @@ struct es_t5_tws {
     float *dlogits;                          /* (LM_CHUNK, V) */
     float *hsel, *dhsel;                     /* (LM_CHUNK, D) */
     int32_t *lrows, *lsel;                   /* (Rd) labelled rows, chunk labels */
+    double *row_loss;                        /* (LM_CHUNK) per-row cross entropy */
     float *drel;                             /* (max_B·H, NB) per-task bias partials */
-    float *scr;                              /* (max_B·H, max(S, T)) per-task scratch */
+    float *dp;                               /* (max_B·H, L, L) attention backward dP / dS */
+    float *pdrop;                            /* (max_B·H, L, L) dropped P̃, with dropout only */
     int32_t *enc_bucket, *dec_bucket;        /* see t5_forward.c */
     int32_t *kmask;                          /* (max_B·S) encoder key mask 0/1 */
 };
@@ -125,8 +135,8 @@ void es_t5_tws_free(es_t5_tws *ws) {
                   ws->m_fin_e,   ws->m_fin_d, ws->xn,        ws->dxn,    ws->ao,      ws->dx,
                   ws->d_enc,     ws->dhs,     ws->dq,        ws->dk,     ws->dv,      ws->datt,
                   ws->dck,       ws->dcv,     ws->u,         ws->du,     ws->dg,      ws->logits,
-                  ws->dlogits,   ws->hsel,    ws->dhsel,     ws->lrows,  ws->lsel,    ws->drel,
-                  ws->scr,       ws->enc_bucket, ws->dec_bucket, ws->kmask};
+                  ws->dlogits,   ws->hsel,    ws->dhsel,     ws->lrows,  ws->lsel,    ws->row_loss,    ws->drel,
+                  ws->dp,        ws->pdrop,   ws->enc_bucket, ws->dec_bucket, ws->kmask};
     for (size_t i = 0; i < ES_ARRAY_LEN(ps); i++) es_free_aligned(ps[i]);
     es_free(ws);
 }
@@ -217,8 +227,10 @@ es_status es_t5_tws_new(es_t5_tws **out, const es_t5_config *c, es_pool *pool, i
     ws->dhsel = take(&a, mul3(LM_CHUNK, D, 1, &a), sizeof(float));
     ws->lrows = take(&a, Rd, sizeof(int32_t));
     ws->lsel = take(&a, LM_CHUNK, sizeof(int32_t));
+    ws->row_loss = take(&a, LM_CHUNK, sizeof(double));
     ws->drel = take(&a, mul3(B * H, (size_t)c->rel_buckets, 1, &a), sizeof(float));
-    ws->scr = take(&a, mul3(B * H, L, 1, &a), sizeof(float));
+    ws->dp = take(&a, mul3(B * H, L, L, &a), sizeof(float));
+    if (ws->with_dropout) ws->pdrop = take(&a, mul3(B * H, L, L, &a), sizeof(float));
     ws->enc_bucket = take(&a, 2 * S - 1, sizeof(int32_t));
     ws->dec_bucket = take(&a, T, sizeof(int32_t));
     ws->kmask = take(&a, Re, sizeof(int32_t));
@@ -254,11 +266,11 @@ static void lin_bwd(es_pool *pool, float *dX, int acc_dx, float *dW, const float
 
 typedef struct att_job {
     const es_t5_tws *ws;
-    int mode, nq, nk;
+    int mode, nq, nk, B;
     const float *q, *k, *v;    /* (B·nq, I), (B·nk, I) */
     const int32_t *kmask;      /* (B, nk) 0/1 or NULL */
     const float *rel;          /* (NB, H) or NULL */
-    float *P;                  /* (B, H, nq, nk) */
+    float *P;                  /* (B, H, nq, nk) softmax probabilities */
     const uint8_t *pm;         /* dropout mask over P or NULL */
     float pscale;              /* 1/(1-p) */
     float *out;                /* forward: (B·nq, I) */
@@ -272,32 +284,43 @@ static int bucket_of(const att_job *j, int i, int t) {
     return ws->dec_bucket[i - t];
 }
 
-static void att_fwd_task(void *ctx, int task, int n_tasks) {
+/* Keys query i may attend to: all nk, or i + 1 in causal self-attention. */
+static int keys_of(const att_job *j, int i) { return j->mode == ATT_DEC_SELF ? i + 1 : j->nk; }
+
+/* The per-(row, head) matrices of a job are strided views: Q_bh (nq, dk)
+ * and K_bh, V_bh (nk, dk) with row stride I inside q/k/v; P_bh (nq, nk)
+ * contiguous. The products over them are kernel-table GEMMs run one
+ * (row, head) after another with the pool (each GEMM splits over threads
+ * by fixed output blocks), so results do not depend on the thread count;
+ * the O(nq·nk) element-wise parts run one pool task per (row, head). */
+static size_t off_q(const att_job *j, int b, int h) {
+    return (size_t)b * j->nq * j->ws->cfg.n_heads * j->ws->cfg.d_kv + (size_t)h * j->ws->cfg.d_kv;
+}
+static size_t off_k(const att_job *j, int b, int h) {
+    return (size_t)b * j->nk * j->ws->cfg.n_heads * j->ws->cfg.d_kv + (size_t)h * j->ws->cfg.d_kv;
+}
+static size_t off_p(const att_job *j, int b, int h) {
+    return ((size_t)b * j->ws->cfg.n_heads + (size_t)h) * j->nq * j->nk;
+}
+
+/* Scores (in P, from the QKᵀ GEMM) -> + bias, padded keys and the causal
+ * future excluded -> softmax; P̃ = dropout(P) into ws->pdrop when enabled. */
+static void att_softmax_task(void *ctx, int task, int n_tasks) {
     (void)n_tasks;
     const att_job *j = ctx;
-    const es_t5_config *c = &j->ws->cfg;
-    const int H = c->n_heads, dk = c->d_kv, I = H * dk;
-    const int b = task / H, h = task % H;
-    const float *K = j->k + (size_t)b * j->nk * I + (size_t)h * dk;
-    const float *Vv = j->v + (size_t)b * j->nk * I + (size_t)h * dk;
+    const es_t5_tws *ws = j->ws;
+    const int H = ws->cfg.n_heads, b = task / H, h = task % H;
     const int32_t *mask = j->kmask ? j->kmask + (size_t)b * j->nk : NULL;
     for (int i = 0; i < j->nq; i++) {
-        const float *q = j->q + ((size_t)b * j->nq + i) * I + (size_t)h * dk;
-        float *o = j->out + ((size_t)b * j->nq + i) * I + (size_t)h * dk;
-        size_t prow = ((size_t)task * j->nq + i) * j->nk;
+        const size_t prow = off_p(j, b, h) + (size_t)i * j->nk;
         float *p = j->P + prow;
-        const int nk = j->mode == ATT_DEC_SELF ? i + 1 : j->nk;
+        const int nk = keys_of(j, i);
         float mx = -INFINITY;
         int n_valid = 0;
-        for (int t = 0; t < j->nk; t++) p[t] = 0.0f;
         for (int t = 0; t < nk; t++) {
             if (mask && !mask[t]) continue;
-            const float *kt = K + (size_t)t * I;
-            float dot = 0.0f;
-            for (int d = 0; d < dk; d++) dot += q[d] * kt[d];
-            if (j->rel) dot += j->rel[(size_t)bucket_of(j, i, t) * H + h];
-            p[t] = dot;
-            if (dot > mx) mx = dot;
+            if (j->rel) p[t] += j->rel[(size_t)bucket_of(j, i, t) * H + h];
+            if (p[t] > mx) mx = p[t];
             n_valid++;
         }
         if (n_valid == 0) {
@@ -307,84 +330,103 @@ static void att_fwd_task(void *ctx, int task, int n_tasks) {
         } else {
             float sum = 0.0f;
             for (int t = 0; t < nk; t++) {
-                if (mask && !mask[t]) continue;
+                if (mask && !mask[t]) {
+                    p[t] = 0.0f;
+                    continue;
+                }
                 p[t] = expf(p[t] - mx);
                 sum += p[t];
             }
             const float inv = 1.0f / sum;
-            for (int t = 0; t < nk; t++)
-                if (!mask || mask[t]) p[t] *= inv;
+            for (int t = 0; t < nk; t++) p[t] *= inv;
         }
-        for (int d = 0; d < dk; d++) o[d] = 0.0f;
-        for (int t = 0; t < nk; t++) {
-            float w = p[t];
-            if (j->pm) w = j->pm[prow + t] ? w * j->pscale : 0.0f;
-            if (w == 0.0f) continue;
-            const float *vt = Vv + (size_t)t * I;
-            for (int d = 0; d < dk; d++) o[d] += w * vt[d];
+        for (int t = nk; t < j->nk; t++) p[t] = 0.0f;
+        if (j->pm) {
+            float *pd = ws->pdrop + prow;
+            for (int t = 0; t < j->nk; t++) pd[t] = j->pm[prow + t] ? p[t] * j->pscale : 0.0f;
         }
     }
 }
 
-static void att_bwd_task(void *ctx, int task, int n_tasks) {
+/* dP̃ (in ws->dp) -> dP (through the dropout mask) -> dS = softmax
+ * backward, in place; per-task relative-bias partials. Rows whose keys are
+ * all padding had constant (uniform) weights: dS = 0. */
+static void att_dsoftmax_task(void *ctx, int task, int n_tasks) {
     (void)n_tasks;
     const att_job *j = ctx;
     const es_t5_tws *ws = j->ws;
-    const es_t5_config *c = &ws->cfg;
-    const int H = c->n_heads, dk = c->d_kv, I = H * dk, NB = c->rel_buckets;
-    const int b = task / H, h = task % H;
-    const size_t kvoff = (size_t)b * j->nk * I + (size_t)h * dk;
-    const float *K = j->k + kvoff, *Vv = j->v + kvoff;
-    float *dK = j->dk + kvoff, *dV = j->dv + kvoff;
+    const int H = ws->cfg.n_heads, NB = ws->cfg.rel_buckets, b = task / H, h = task % H;
     const int32_t *mask = j->kmask ? j->kmask + (size_t)b * j->nk : NULL;
-    float *dp = ws->scr + (size_t)task * (size_t)(ws->max_S > ws->max_T ? ws->max_S : ws->max_T);
     float *drel = ws->drel + (size_t)task * NB;
     if (j->rel)
         for (int n = 0; n < NB; n++) drel[n] = 0.0f;
-    for (int t = 0; t < j->nk; t++)
-        for (int d = 0; d < dk; d++) dK[(size_t)t * I + d] = dV[(size_t)t * I + d] = 0.0f;
     for (int i = 0; i < j->nq; i++) {
-        const size_t qoff = ((size_t)b * j->nq + i) * I + (size_t)h * dk;
-        const float *q = j->q + qoff, *dout = j->dout + qoff;
-        float *dq = j->dq + qoff;
-        size_t prow = ((size_t)task * j->nq + i) * j->nk;
+        const size_t prow = off_p(j, b, h) + (size_t)i * j->nk;
         const float *p = j->P + prow;
-        const int nk = j->mode == ATT_DEC_SELF ? i + 1 : j->nk;
+        float *dp = ws->dp + prow;
+        const int nk = keys_of(j, i);
         int n_valid = 0;
         for (int t = 0; t < nk; t++) n_valid += !mask || mask[t];
-        for (int t = 0; t < nk; t++) {
-            /* o = Σ_t w_t v_t with w = dropout(p): dv_t += w_t·do, dw_t = do·v_t */
-            float w = p[t];
-            int keep = 1;
-            if (j->pm) {
-                keep = j->pm[prow + t];
-                w = keep ? w * j->pscale : 0.0f;
-            }
-            const float *vt = Vv + (size_t)t * I;
-            float *dvt = dV + (size_t)t * I;
-            float dw = 0.0f;
-            for (int d = 0; d < dk; d++) {
-                dvt[d] += w * dout[d];
-                dw += dout[d] * vt[d];
-            }
-            dp[t] = keep ? (j->pm ? dw * j->pscale : dw) : 0.0f;
-            if (mask && !mask[t]) dp[t] = 0.0f;
+        if (n_valid == 0) {
+            for (int t = 0; t < j->nk; t++) dp[t] = 0.0f;
+            continue;
         }
-        for (int d = 0; d < dk; d++) dq[d] = 0.0f;
-        if (n_valid == 0) continue; /* uniform weights: constant in q, k, bias */
+        if (j->pm)
+            for (int t = 0; t < nk; t++) dp[t] = j->pm[prow + t] ? dp[t] * j->pscale : 0.0f;
+        if (mask)
+            for (int t = 0; t < nk; t++)
+                if (!mask[t]) dp[t] = 0.0f;
         es_softmax_backward_f32(dp, p, nk);
-        for (int t = 0; t < nk; t++) {
-            const float ds = dp[t];
-            if (ds == 0.0f) continue;
-            const float *kt = K + (size_t)t * I;
-            float *dkt = dK + (size_t)t * I;
-            for (int d = 0; d < dk; d++) {
-                dq[d] += ds * kt[d];
-                dkt[d] += ds * q[d];
-            }
-            if (j->rel) drel[bucket_of(j, i, t)] += ds;
-        }
+        for (int t = nk; t < j->nk; t++) dp[t] = 0.0f;
+        if (j->rel)
+            for (int t = 0; t < nk; t++) drel[bucket_of(j, i, t)] += dp[t];
     }
+}
+
+static void attention_fwd_job(es_pool *pool, att_job *j) {
+    const es_t5_config *c = &j->ws->cfg;
+    const int H = c->n_heads, dk = c->d_kv, I = H * dk;
+    const es_kern_table *kt = es_kern();
+    for (int b = 0; b < j->B; b++)
+        for (int h = 0; h < H; h++) /* S_bh (nq, nk) = Q_bh · K_bhᵀ */
+            kt->gemm_nt(pool, j->P + off_p(j, b, h), j->nk, j->q + off_q(j, b, h), I,
+                        j->k + off_k(j, b, h), I, j->nq, j->nk, dk, 0);
+    es_pool_run(pool, j->B * H, att_softmax_task, j);
+    const float *Pt = j->pm ? j->ws->pdrop : j->P;
+    for (int b = 0; b < j->B; b++)
+        for (int h = 0; h < H; h++) /* O_bh (nq, dk) = P̃_bh · V_bh */
+            kt->gemm_nn(pool, j->out + off_q(j, b, h), I, Pt + off_p(j, b, h), j->nk,
+                        j->v + off_k(j, b, h), I, j->nq, dk, j->nk, 0);
+}
+
+static void attention_bwd_job(es_pool *pool, att_job *j) {
+    const es_t5_config *c = &j->ws->cfg;
+    const int H = c->n_heads, dk = c->d_kv, I = H * dk;
+    const es_kern_table *kt = es_kern();
+    if (j->pm) /* P̃ again (the forward's copy was overwritten by later layers) */
+        for (int b = 0; b < j->B; b++)
+            for (int h = 0; h < H; h++) {
+                const size_t o = off_p(j, b, h);
+                for (size_t e = 0; e < (size_t)j->nq * j->nk; e++)
+                    j->ws->pdrop[o + e] = j->pm[o + e] ? j->P[o + e] * j->pscale : 0.0f;
+            }
+    const float *Pt = j->pm ? j->ws->pdrop : j->P;
+    float *dp = j->ws->dp;
+    for (int b = 0; b < j->B; b++)
+        for (int h = 0; h < H; h++) {
+            const size_t oq = off_q(j, b, h), ok = off_k(j, b, h), op = off_p(j, b, h);
+            /* dP̃_bh (nq, nk) = dO_bh · V_bhᵀ;  dV_bh (nk, dk) = P̃_bhᵀ · dO_bh */
+            kt->gemm_nt(pool, dp + op, j->nk, j->dout + oq, I, j->v + ok, I, j->nq, j->nk, dk, 0);
+            kt->gemm_tn(pool, j->dv + ok, I, Pt + op, j->nk, j->dout + oq, I, j->nk, dk, j->nq, 0);
+        }
+    es_pool_run(pool, j->B * H, att_dsoftmax_task, j);
+    for (int b = 0; b < j->B; b++)
+        for (int h = 0; h < H; h++) {
+            const size_t oq = off_q(j, b, h), ok = off_k(j, b, h), op = off_p(j, b, h);
+            /* dQ_bh = dS_bh · K_bh;  dK_bh = dS_bhᵀ · Q_bh */
+            kt->gemm_nn(pool, j->dq + oq, I, dp + op, j->nk, j->k + ok, I, j->nq, dk, j->nk, 0);
+            kt->gemm_tn(pool, j->dk + ok, I, dp + op, j->nk, j->q + oq, I, j->nk, dk, j->nq, 0);
+        }
 }
 
 /* Adds the per-task bias partials of the last backward (B rows) to g_rel
@@ -442,9 +484,16 @@ static void residual_proj(fctx *f, float *out, const float *x, const float *att,
     }
 }
 
+/* ReLU in place, branch-free so it vectorises (as t5_forward.c): the signs
+ * of pre-activations are random and a branch per element mispredicts half
+ * the time. NaN stays NaN (NaN < 0 is false), as es_relu_f32 and torch. */
+static void relu_inplace(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
 static void apply_act(const es_t5_config *c, float *x, size_t n) {
     switch (c->act) {
-    case ES_T5_ACT_RELU: es_relu_f32(x, n); break;
+    case ES_T5_ACT_RELU: relu_inplace(x, n); break;
     case ES_T5_ACT_GELU_TANH: es_gelu_tanh_f32(x, n); break;
     case ES_T5_ACT_GELU_ERF: es_gelu_erf_f32(x, n); break;
     }
@@ -474,10 +523,10 @@ static void ffn_fwd(fctx *f, layer_cache *lc, const es_t5_block *blk, float *nex
 }
 
 static void attention_fwd(fctx *f, att_job *j, int B) {
-    const es_t5_config *c = &f->ws->cfg;
     j->ws = f->ws;
+    j->B = B;
     j->pscale = f->p > 0.0f ? 1.0f / (1.0f - f->p) : 1.0f;
-    es_pool_run(f->ws->pool, B * c->n_heads, att_fwd_task, j);
+    attention_fwd_job(f->ws->pool, j);
 }
 
 static void encoder_fwd(fctx *f) {
@@ -556,25 +605,46 @@ static void decoder_fwd(fctx *f) {
 
 /* ---- LM head + loss ------------------------------------------------------------ */
 
-/* Σ_i −log softmax(x_i)[t_i] over N rows of V logits (all labelled); with
- * g, g_i = scale·(softmax(x_i) − onehot(t_i)). log-sum-exp max-subtracted
- * in double (src/nn stays independent of src/train, whose es_softmax_ce
- * computes the same). */
-static double ce_rows(float *g, const float *logits, const int32_t *t, int N, int V, float scale) {
+/* Cross entropy of one chunk of N labelled rows of V logits, one pool task
+ * per row: row_loss[i] = −log softmax(x_i)[t_i]; e (N, V) receives
+ * scale·(softmax(x_i) − onehot(t_i)) (the gradient; also the scratch when
+ * no gradient is wanted). exp(x − max) comes from the kernel table's exp
+ * (≤ 2 ulp, SIMD); its sum and the log-sum-exp are in double, so the loss
+ * keeps ~1e-7 relative accuracy with one exp per logit (src/nn stays
+ * independent of src/train, whose es_softmax_ce computes the same). */
+typedef struct ce_job {
+    float *e;
+    const float *logits;
+    const int32_t *t;
+    double *row_loss;
+    int V;
+    float scale;
+} ce_job;
+
+static void ce_task(void *ctx, int i, int n_tasks) {
+    (void)n_tasks;
+    const ce_job *j = ctx;
+    const int V = j->V;
+    const float *x = j->logits + (size_t)i * V;
+    float *e = j->e + (size_t)i * V;
+    float mx = x[0];
+    for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+    for (int v = 0; v < V; v++) e[v] = x[v] - mx;
+    es_kern()->exp(e, e, (size_t)V);
+    double z = 0.0;
+    for (int v = 0; v < V; v++) z += (double)e[v];
+    j->row_loss[i] = (double)mx + log(z) - (double)x[j->t[i]];
+    const float k = (float)((double)j->scale / z);
+    for (int v = 0; v < V; v++) e[v] *= k;
+    e[j->t[i]] -= j->scale;
+}
+
+static double ce_rows(es_t5_tws *ws, float *e, const float *logits, const int32_t *t, int N, int V,
+                      float scale) {
+    ce_job j = {e, logits, t, ws->row_loss, V, scale};
+    es_pool_run(ws->pool, N, ce_task, &j);
     double total = 0.0;
-    for (int i = 0; i < N; i++) {
-        const float *x = logits + (size_t)i * V;
-        float mx = x[0];
-        for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
-        double z = 0.0;
-        for (int v = 0; v < V; v++) z += exp((double)(x[v] - mx));
-        const double lse = (double)mx + log(z);
-        total += lse - (double)x[t[i]];
-        if (!g) continue;
-        float *gi = g + (size_t)i * V;
-        for (int v = 0; v < V; v++) gi[v] = (float)exp((double)x[v] - lse) * scale;
-        gi[t[i]] -= scale;
-    }
+    for (int i = 0; i < N; i++) total += ws->row_loss[i]; /* row order: deterministic */
     return total;
 }
 
@@ -597,7 +667,7 @@ static double lm_head_loss(fctx *f, const es_t5_grads *g, float grad_scale, int 
             ws->lsel[i] = f->b->labels[r];
         }
         lin_fwd(ws->pool, ws->logits, ws->hsel, f->w->lm_head, mrows, V, D, 0);
-        total += ce_rows(g ? ws->dlogits : NULL, ws->logits, ws->lsel, mrows, V, grad_scale);
+        total += ce_rows(ws, ws->dlogits, ws->logits, ws->lsel, mrows, V, grad_scale);
         if (!g) continue;
         lin_bwd(ws->pool, ws->dhsel, 0, g->lm_head, ws->dlogits, ws->hsel, f->w->lm_head, mrows, V,
                 D);
@@ -662,10 +732,10 @@ static void ffn_bwd(fctx *f, layer_cache *lc, const es_t5_block *blk, es_t5_gblo
 }
 
 static void attention_bwd(fctx *f, att_job *j, int B) {
-    const es_t5_config *c = &f->ws->cfg;
     j->ws = f->ws;
+    j->B = B;
     j->pscale = f->p > 0.0f ? 1.0f / (1.0f - f->p) : 1.0f;
-    es_pool_run(f->ws->pool, B * c->n_heads, att_bwd_task, j);
+    attention_bwd_job(f->ws->pool, j);
 }
 
 /* Self-attention sublayer backward: ws->dx = ∂L/∂(x_in + ...) on entry,
