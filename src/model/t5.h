@@ -130,6 +130,9 @@ typedef struct es_t5_state {
     /* relative-position buckets: enc_bucket[j - i + max_src - 1],
      * dec_bucket[i - j] for key j, query i */
     int32_t *enc_bucket, *dec_bucket;
+    /* encoder attention as GEMMs (t5_forward.c): scores of one (row, head)
+     * (max_src, max_src) and one head's bias by distance (2*max_src) */
+    float *att_sc, *att_bd;
 } es_t5_state;
 
 es_status es_t5_state_init(es_t5_state *st, const es_t5_model *m, es_pool *pool, int max_rows,
