@@ -1,7 +1,8 @@
 /*
  * t5_data.c — JSON-lines seq2seq data for T5 training (see t5_data.h):
- * whole-file read, per-line UTF-8 check (before JSON parsing, so the
- * byte offset of the first bad byte can be named), json-c parse with
+ * whole-file read (a leading UTF-8 byte-order mark skipped), per-line
+ * UTF-8 check (before JSON parsing, so the byte offset of the first bad
+ * byte can be named), json-c parse with
  * trailing-garbage check, tokenization with </s> appended, limits, and
  * the padded batch layout of fixtures README §2.
  */
@@ -145,6 +146,8 @@ es_status es_t5_dataset_load(es_t5_dataset *d, const char *path, const es_tokeni
     ibuf ids = {0};
     size_t cap_ex = 0;
     const char *p = buf, *end = p + len;
+    /* a UTF-8 byte-order mark (some editors write one) is not data */
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;
     long lineno = 0;
     while (p < end && !s) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
