@@ -23,7 +23,8 @@
  * Reuse: the tables are rebuilt when the weights they came from differ
  * (bitwise) from the copy kept beside them, so an inference workspace pays
  * for them once and a training step (weights changed) rebuilds them; the
- * comparison costs a few microseconds.
+ * comparison costs a few microseconds. An int8 export's inference
+ * workspace keeps no copy (its weights never change): tables built once.
  * Determinism: the conv is per row; S is summed in row order with the work
  * split by columns; the rest are kernel-table GEMMs (thread-independent).
  */
@@ -66,12 +67,14 @@ es_status es_byte_front_alloc(es_byte_ws *ws, es_error *err) {
     f->n_snap = 256 * E + D * k * D + D + (c->d_embed ? D * E + D : 0);
     f->U = es_malloc_aligned(256 * D * sizeof(float));
     f->tab = es_malloc_aligned(k * 256 * D * sizeof(float));
-    f->snap = es_malloc_aligned(f->n_snap * sizeof(float));
+    /* int8 exports are inference-only: weights fixed, no snapshot */
+    int fixed = c->qat.int8 && !ws->training;
+    f->snap = fixed ? NULL : es_malloc_aligned(f->n_snap * sizeof(float));
     if (ws->training) {
         f->S = es_malloc_aligned(k * 256 * D * sizeof(float));
         f->dU = es_malloc_aligned(256 * D * sizeof(float));
     }
-    if (!f->U || !f->tab || !f->snap || (ws->training && (!f->S || !f->dU)))
+    if (!f->U || !f->tab || (!fixed && !f->snap) || (ws->training && (!f->S || !f->dU)))
         return es_errf(err, ES_ERR_NOMEM, "byte workspace: out of memory");
     return ES_OK;
 }
@@ -127,7 +130,7 @@ static void build_tables(byte_front *f, const es_byte_model *m, es_pool *pool) {
     float *last = f->tab + (size_t)(k - 1) * 256 * (size_t)D;
     for (int v = 0; v < 256; v++)
         for (int d = 0; d < D; d++) last[(size_t)v * (size_t)D + (size_t)d] += b[d];
-    snap_weights(f, m, 0);
+    if (f->snap) snap_weights(f, m, 0);
     f->valid = 1;
 }
 
@@ -156,7 +159,7 @@ static void conv_task(void *ctx, int task, int n_tasks) {
 
 void es_byte_front_forward(es_byte_ws *ws, const es_byte_model *m) {
     byte_front *f = ws->front;
-    if (!f->valid || snap_weights(f, m, 1)) build_tables(f, m, ws->pool);
+    if (!f->valid || (f->snap && snap_weights(f, m, 1))) build_tables(f, m, ws->pool);
     es_seq_zero_pads(&ws->s0, ws->c, f->D, f->D);
     front_job j = {ws, f, NULL};
     int nt = ES_MIN(ws->s0.B, es_pool_threads(ws->pool));

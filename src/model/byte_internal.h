@@ -31,6 +31,9 @@ struct es_byte_model {
     byte_tf_layer tf[ES_BYTE_MAX_LAYERS];
     int lnf_g, lnf_b;
     int pool_w, head_w, head_b;
+    /* int8 codes of the weight matrices of a seq2seq int8 export (byte_qat.h
+     * es_qweights), NULL otherwise; built and freed by the seq2seq model */
+    struct es_qweights *q8;
 };
 
 /* Per-layer transformer activations (see byte_transformer.c). Layer l

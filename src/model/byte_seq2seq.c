@@ -44,6 +44,7 @@
 #include "nn/layernorm.h"
 #include "nn/linear.h"
 #include "nn/matt.h"
+#include "quant/byte_qat.h"
 #include "quant/s2s_qat.h"
 
 #include <json-c/json.h>
@@ -68,6 +69,8 @@ struct es_s2s_model {
     s2s_layer L[ES_BYTE_MAX_LAYERS];
     char *symbuf;            /* (n_symbols, ES_S2S_SYMBOL_MAX) */
     const char **symv;       /* (n_symbols) into symbuf */
+    es_qweights *q8;         /* int8 export: the decoder's int8 codes (byte_qat.h), else NULL */
+    int int8_only;           /* es_s2s_model_int8_only ran: inference only */
 };
 
 /* ---- configuration ---------------------------------------------------------- */
@@ -352,6 +355,11 @@ es_status es_s2s_model_new(es_s2s_model **out, const es_s2s_config *cfg, uint64_
 
 void es_s2s_model_free(es_s2s_model *m) {
     if (!m) return;
+    if (m->enc) {
+        es_qweights_free(m->enc->q8);
+        m->enc->q8 = NULL;
+    }
+    es_qweights_free(m->q8);
     es_byte_model_free(m->enc);
     es_params_free(&m->ps);
     es_free(m->symv);
@@ -394,6 +402,8 @@ size_t es_s2s_model_n_params(const es_s2s_model *m) {
     return es_byte_model_n_params(m->enc) + m->ps.total;
 }
 es_status es_s2s_model_enable_grad(es_s2s_model *m, es_error *err) {
+    if (m->int8_only)
+        return es_errf(err, ES_ERR_ARG, "seq2seq: an int8-only (inference) model cannot be trained");
     es_status s = es_byte_model_enable_grad(m->enc, err);
     return s ? s : es_params_alloc(&m->ps, 1, err);
 }
@@ -401,6 +411,8 @@ es_status es_s2s_model_enable_grad(es_s2s_model *m, es_error *err) {
 /* ---- folders -------------------------------------------------------------------- */
 
 es_status es_s2s_model_save_dir(const es_s2s_model *m, const char *dir, es_error *err) {
+    if (m->int8_only)
+        return es_errf(err, ES_ERR_ARG, "save: an int8-only (inference) model has no float weights");
     if (mkdir(dir, 0777) != 0 && !es_is_dir(dir))
         return es_errf(err, ES_ERR_IO, "%s: cannot create folder", dir);
     char path[4096];
@@ -431,6 +443,46 @@ es_status es_s2s_model_save_dir(const es_s2s_model *m, const char *dir, es_error
     return s;
 }
 
+/* Encoder matrices read only by the transformer's integer GEMMs (with
+ * encoder activation points): the tf.<l> projections and FFN. */
+static int enc_int8_matrix(const es_params *ps, int i) {
+    return ps->p[i].ndim >= 2 && strncmp(ps->p[i].name, "tf.", 3) == 0;
+}
+
+/* Decoder matrices read only by integer GEMMs: all but the lookup tables
+ * (dec.embed is also the tied output projection, an integer GEMM, but its
+ * rows are looked up in float for the decoder input). */
+static int dec_int8_matrix(const es_params *ps, int i) {
+    return es_s2s_qat_is_weight(ps, i) && strcmp(ps->p[i].name, "dec.embed.weight") != 0 &&
+           strcmp(ps->p[i].name, "dec.pos.weight") != 0;
+}
+
+static int enc_has_tf_points(const es_s2s_model *m) {
+    return es_params_find(&m->enc->ps, "qat.enc_act_range") >= 0;
+}
+
+/* int8 codes of an int8 export, once per model (workspaces borrow them). */
+static es_status int8_stores(es_s2s_model *m, es_error *err) {
+    int pc = m->cfg.enc.qat.per_channel;
+    es_status s = es_qweights_new(&m->q8, &m->ps, es_s2s_qat_is_weight, pc, err);
+    if (!s && enc_has_tf_points(m))
+        s = es_qweights_new(&m->enc->q8, &m->enc->ps, enc_int8_matrix, pc, err);
+    return s;
+}
+
+es_status es_s2s_model_int8_only(es_s2s_model *m, size_t *freed, es_error *err) {
+    *freed = 0;
+    if (!m->q8) return ES_OK;
+    size_t a = 0, b = 0;
+    es_status s = es_params_drop_floats(&m->ps, dec_int8_matrix, &a, err);
+    if (!s && m->enc->q8) s = es_params_drop_floats(&m->enc->ps, enc_int8_matrix, &b, err);
+    if (a || b) m->int8_only = 1;
+    *freed = a + b;
+    return s;
+}
+
+int es_s2s_model_is_int8_only(const es_s2s_model *m) { return m->int8_only; }
+
 es_status es_s2s_model_from_weights(es_s2s_model **out, const char *dir,
                                     struct json_object *cfgobj, es_weights *w, es_error *err) {
     *out = NULL;
@@ -454,13 +506,14 @@ es_status es_s2s_model_from_weights(es_s2s_model **out, const char *dir,
         s = ES_ERR_FORMAT;
     }
     if (s) return s;
-    for (int i = 0; i < m->ps.n; i++) {
-        /* F32 (or F16/BF16), or I8 codes + scales of an int8 export */
+    for (int i = 0; i < m->ps.n && !s; i++)
+        /* F32 (or F16/BF16), or I8 codes + scales of an int8 export; the
+         * weight set's messages name the file and the tensor */
         s = es_s2s_qat_load_tensor(&m->ps, i, w, err);
-        if (s) { /* the weight set's messages name the file and the tensor */
-            es_s2s_model_free(m);
-            return s;
-        }
+    if (!s && c.enc.qat.int8) s = int8_stores(m, err);
+    if (s) {
+        es_s2s_model_free(m);
+        return s;
     }
     *out = m;
     return ES_OK;
@@ -702,7 +755,7 @@ es_status es_s2s_ws_new(es_s2s_ws **out, const es_s2s_model *m, int max_batch, i
     }
     if (c->enc.qat.enabled) { /* merged decoder only (src/quant/s2s_qat.h) */
         es_s2s_qat_dims qd = {c->n_layers, c->d_model, m->enc->d_enc, c->d_ff, m->V,
-                              ES_MAX(N, R), ES_MAX(RE, S), training};
+                              ES_MAX(N, R), ES_MAX(RE, S), training, m->q8};
         if (ws->std)
             s = es_errf(err, ES_ERR_UNSUPPORTED, "seq2seq: \"qat\" is implemented for the "
                         "merged decoder only (decoder.self_attention \"standard\")");
@@ -1086,6 +1139,20 @@ static es_status reorder_fn(void *ctx, const int32_t *parent, int n, es_error *e
 }
 
 struct es_s2s_qat *es_s2s_ws_qat(es_s2s_ws *ws) { return ws->qat; }
+
+es_status es_s2s_ws_qat_freeze(es_s2s_ws *ws, int freeze, es_error *err) {
+    if (!ws->qat) return es_errf(err, ES_ERR_ARG, "seq2seq: the model has no \"qat\" block");
+    es_status s = es_s2s_qat_freeze(ws->qat, &ws->m->ps, freeze, err);
+    if (!s && es_byte_qat_tf_on(ws->ew)) s = es_byte_qat_freeze(ws->ew, freeze, err);
+    return s;
+}
+
+int es_s2s_ws_enc_int8_ran(const es_s2s_ws *ws) { return es_byte_qat_tf_int8_ran(ws->ew); }
+
+const float *es_s2s_ws_enc_output(const es_s2s_ws *ws, size_t *rows) {
+    *rows = ws->ew->s_enc ? es_seq_rows(ws->ew->s_enc) : 0;
+    return ws->ew->enc;
+}
 
 es_dec_model es_s2s_dec_model(es_s2s_ws *ws) {
     es_dec_model dm = {ws, ws->m->V, ES_S2S_START, ES_S2S_EOS, step_fn, reorder_fn};

@@ -137,5 +137,25 @@ es_dec_model es_s2s_dec_model(es_s2s_ws *ws);
 /* QAT / int8 decoder state of a workspace (src/quant/s2s_qat.h), NULL when
  * the model has no "qat" block. */
 struct es_s2s_qat *es_s2s_ws_qat(es_s2s_ws *ws);
+/* Gradient checks (tests): freezes (1) / unfreezes (0) the fake-quants of
+ * decoder and encoder to their straight-through surrogates
+ * (es_s2s_qat_freeze, es_byte_qat_freeze). ES_ERR_ARG without "qat". */
+es_status es_s2s_ws_qat_freeze(es_s2s_ws *ws, int freeze, es_error *err);
+/* 1 if the last encoder forward of ws ran the transformer encoder's
+ * integer GEMMs (int8 export with encoder activation points). */
+int es_s2s_ws_enc_int8_ran(const es_s2s_ws *ws);
+/* Encoder output of the last forward / prime (tests): *rows rows of the
+ * encoder width, in the encoder's row layout. */
+const float *es_s2s_ws_enc_output(const es_s2s_ws *ws, size_t *rows);
+
+/* int8 exports loaded for inference only (es_model sessions): frees the
+ * float values of every weight matrix that only integer GEMMs read
+ * (decoder projections and FFN; transformer encoder projections and FFN),
+ * keeping the int8 codes; lookup tables (byte embedding, GBST conv,
+ * positions, dec.embed for the input side) stay float. Afterwards the model
+ * cannot be saved, exported or trained (ES_ERR_ARG). *freed = bytes
+ * released; no-op for float models. */
+es_status es_s2s_model_int8_only(es_s2s_model *m, size_t *freed, es_error *err);
+int es_s2s_model_is_int8_only(const es_s2s_model *m);
 
 #endif

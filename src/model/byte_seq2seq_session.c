@@ -170,6 +170,13 @@ es_status es_s2s_model_load(es_model *m, const char *dir, struct json_object *co
     m->info.pad_id = -1; /* no padding id: lengths mark padding */
     m->info.eos_id = ES_S2S_EOS;
     m->info.decoder_start_id = ES_S2S_START;
+    /* an int8 export keeps no float copies of the matrices its integer GEMMs
+     * read (counted above, before they are dropped) */
+    size_t freed = 0;
+    if (c->enc.qat.int8 && (s = es_s2s_model_int8_only(sm, &freed, err))) {
+        es_s2s_model_free(sm);
+        return s;
+    }
     m->ops = &s2s_ops;
     m->impl = sm;
     m->impl_free = impl_free;

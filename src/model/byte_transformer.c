@@ -31,6 +31,11 @@
  *   ln_f.weight / .bias (D)
  * Dropout (config `dropout`, training only): attention probabilities, the
  * two residual branches, and (byte_model.c) the pooled vector.
+ * QAT of seq2seq encoders (quant/byte_qat.h ES_BQ_*): when the workspace has
+ * encoder activation points, the four GEMM inputs of each layer go through
+ * the byte_qat hooks (fake-quant / uint8 codes, integer GEMMs in an int8
+ * export) and the FFN is run as its two linears around the GELU; otherwise
+ * the float graph below is untouched (classifiers).
  */
 #include "model/byte_internal.h"
 
@@ -41,6 +46,7 @@
 #include "nn/linear.h"
 #include "nn/mha.h"
 #include "nn/posenc.h"
+#include "quant/byte_qat.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -236,6 +242,7 @@ void es_byte_tf_forward(es_byte_ws *ws, int train, es_rng *rng) {
     es_pool *pool = ws->pool;
     int D = c->d_model, F = c->d_ff, B = ws->B;
     int drop = train && c->dropout > 0.0f;
+    int qa = es_byte_qat_tf_on(ws);
     es_posenc_forward(ws->xpos, ws->x1, es_params_data(ps, m->pos), &ws->s1, D);
     const float *mem = ws->xpos;
     const es_seq *sm = &ws->s1;
@@ -261,16 +268,30 @@ void es_byte_tf_forward(es_byte_ws *ws, int train, es_rng *rng) {
                              ES_LAYERNORM_EPS);
         es_seq_zero_pads(sq, t->ln1, D, D);
         const float *Wqkv = es_params_data(ps, P->qkv_w), *bqkv = es_params_data(ps, P->qkv_b);
-        es_linear_forward(pool, t->q, t->ln1, Wqkv, bqkv, rq, D, D);
-        es_linear_forward(pool, t->kv, ln1m, Wqkv + (size_t)D * (size_t)D, bqkv + D, rm, D,
-                          2 * D);
+        if (qa) { /* one grid for the queries and the memory (same LN1) */
+            es_byte_qat_tf_act(ws, ES_BQ_A1(l), t->ln1, (size_t)rq * (size_t)D,
+                               w > 1 ? ln1m : NULL, (size_t)rm * (size_t)D, train);
+            es_byte_qat_tf_linear(ws, ES_BQ_A1(l), 0, P->qkv_w, 0, t->q, t->ln1, bqkv, rq, D, D);
+            es_byte_qat_tf_linear(ws, ES_BQ_A1(l), w > 1, P->qkv_w, D, t->kv, ln1m, bqkv + D, rm,
+                                  D, 2 * D);
+        } else {
+            es_linear_forward(pool, t->q, t->ln1, Wqkv, bqkv, rq, D, D);
+            es_linear_forward(pool, t->kv, ln1m, Wqkv + (size_t)D * (size_t)D, bqkv + D, rm, D,
+                              2 * D);
+        }
         if (drop) t->att_seed = es_rng_next(rng);
         es_mha a = mha_of(ws, t, sm);
         es_mha_forward(pool, &a, t->ctx, D, train ? t->lse : NULL, t->q, D, t->kv, t->kv + D,
                        2 * D, train);
         size_t nq = (size_t)rq * (size_t)D;
-        es_linear_forward(pool, t->x1, t->ctx, es_params_data(ps, P->o_w),
-                          es_params_data(ps, P->o_b), rq, D, D);
+        if (qa) {
+            es_byte_qat_tf_act(ws, ES_BQ_CTX(l), t->ctx, nq, NULL, 0, train);
+            es_byte_qat_tf_linear(ws, ES_BQ_CTX(l), 0, P->o_w, 0, t->x1, t->ctx,
+                                  es_params_data(ps, P->o_b), rq, D, D);
+        } else {
+            es_linear_forward(pool, t->x1, t->ctx, es_params_data(ps, P->o_w),
+                              es_params_data(ps, P->o_b), rq, D, D);
+        }
         if (drop) es_dropout_forward(t->x1, t->drop1, nq, c->dropout, rng);
         for (size_t i = 0; i < nq; i++) t->x1[i] += xin[i];
         es_seq_zero_pads(sq, t->x1, D, D);
@@ -278,9 +299,20 @@ void es_byte_tf_forward(es_byte_ws *ws, int train, es_rng *rng) {
                              es_params_data(ps, P->ln2_g), es_params_data(ps, P->ln2_b), rq, D,
                              ES_LAYERNORM_EPS);
         es_seq_zero_pads(sq, t->ln2, D, D);
-        es_ffn_forward(pool, t->out, t->ffh, t->ffa, t->ln2, es_params_data(ps, P->ff1_w),
-                       es_params_data(ps, P->ff1_b), es_params_data(ps, P->ff2_w),
-                       es_params_data(ps, P->ff2_b), rq, D, F);
+        if (qa) {
+            size_t nf = (size_t)rq * (size_t)F;
+            es_byte_qat_tf_act(ws, ES_BQ_A2(l), t->ln2, nq, NULL, 0, train);
+            es_byte_qat_tf_linear(ws, ES_BQ_A2(l), 0, P->ff1_w, 0, t->ffh, t->ln2,
+                                  es_params_data(ps, P->ff1_b), rq, D, F);
+            es_gelu_forward(t->ffa, t->ffh, nf);
+            es_byte_qat_tf_act(ws, ES_BQ_FF(l), t->ffa, nf, NULL, 0, train);
+            es_byte_qat_tf_linear(ws, ES_BQ_FF(l), 0, P->ff2_w, 0, t->out, t->ffa,
+                                  es_params_data(ps, P->ff2_b), rq, F, D);
+        } else {
+            es_ffn_forward(pool, t->out, t->ffh, t->ffa, t->ln2, es_params_data(ps, P->ff1_w),
+                           es_params_data(ps, P->ff1_b), es_params_data(ps, P->ff2_w),
+                           es_params_data(ps, P->ff2_b), rq, D, F);
+        }
         if (drop) es_dropout_forward(t->out, t->drop2, nq, c->dropout, rng);
         for (size_t i = 0; i < nq; i++) t->out[i] += t->x1[i];
         es_seq_zero_pads(sq, t->out, D, D);
@@ -303,6 +335,7 @@ void es_byte_tf_backward(es_byte_ws *ws, es_byte_model *m, float *denc, float *d
     es_pool *pool = ws->pool;
     int D = c->d_model, F = c->d_ff, L = c->n_layers;
     int drop = c->dropout > 0.0f;
+    int qa = es_byte_qat_tf_on(ws);
     float *dcur = ws->tg[0], *dalt = ws->tg[5];
     const es_seq *sl = ws->s_enc;
     /* final LN: dEnc → d out_{L−1} */
@@ -325,10 +358,27 @@ void es_byte_tf_backward(es_byte_ws *ws, es_byte_model *m, float *denc, float *d
         float *df = ws->tg[1], *dln2 = ws->tg[2];
         memcpy(df, dcur, nq * sizeof(float));
         if (drop) es_dropout_backward(df, t->drop2, nq, c->dropout);
-        es_ffn_backward(pool, dln2, 0, es_params_grad(ps, P->ff1_w), es_params_grad(ps, P->ff1_b),
-                        es_params_grad(ps, P->ff2_w), es_params_grad(ps, P->ff2_b), df, t->ln2,
-                        t->ffh, t->ffa, es_params_data(ps, P->ff1_w),
-                        es_params_data(ps, P->ff2_w), rq, D, F, ws->tg[3]);
+        if (qa) { /* the FFN's two linears with their STEs around the GELU */
+            float *da2 = ws->tg[3];
+            size_t nf = (size_t)rq * (size_t)F;
+            es_linear_backward(pool, da2, 0, es_params_grad(ps, P->ff2_w),
+                               es_params_grad(ps, P->ff2_b), df,
+                               es_byte_qat_tf_in(ws, ES_BQ_FF(l), 0, t->ffa),
+                               es_params_data(ps, P->ff2_w), rq, F, D);
+            es_byte_qat_tf_ste(ws, ES_BQ_FF(l), 0, da2, t->ffa, nf);
+            es_gelu_backward(da2, da2, t->ffh, nf);
+            es_linear_backward(pool, dln2, 0, es_params_grad(ps, P->ff1_w),
+                               es_params_grad(ps, P->ff1_b), da2,
+                               es_byte_qat_tf_in(ws, ES_BQ_A2(l), 0, t->ln2),
+                               es_params_data(ps, P->ff1_w), rq, D, F);
+            es_byte_qat_tf_ste(ws, ES_BQ_A2(l), 0, dln2, t->ln2, nq);
+        } else {
+            es_ffn_backward(pool, dln2, 0, es_params_grad(ps, P->ff1_w),
+                            es_params_grad(ps, P->ff1_b), es_params_grad(ps, P->ff2_w),
+                            es_params_grad(ps, P->ff2_b), df, t->ln2, t->ffh, t->ffa,
+                            es_params_data(ps, P->ff1_w), es_params_data(ps, P->ff2_w), rq, D, F,
+                            ws->tg[3]);
+        }
         es_seq_zero_pads(sq, dln2, D, D);
         es_layernorm_backward(pool, dcur, 1, es_params_grad(ps, P->ln2_g),
                               es_params_grad(ps, P->ln2_b), dln2, t->x1, t->mean2, t->rstd2,
@@ -338,7 +388,9 @@ void es_byte_tf_backward(es_byte_ws *ws, es_byte_model *m, float *denc, float *d
         memcpy(da, dcur, nq * sizeof(float));
         if (drop) es_dropout_backward(da, t->drop1, nq, c->dropout);
         es_linear_backward(pool, dctx, 0, es_params_grad(ps, P->o_w), es_params_grad(ps, P->o_b),
-                           da, t->ctx, es_params_data(ps, P->o_w), rq, D, D);
+                           da, qa ? es_byte_qat_tf_in(ws, ES_BQ_CTX(l), 0, t->ctx) : t->ctx,
+                           es_params_data(ps, P->o_w), rq, D, D);
+        if (qa) es_byte_qat_tf_ste(ws, ES_BQ_CTX(l), 0, dctx, t->ctx, nq);
         es_seq_zero_pads(sq, dctx, D, D);
         es_mha a = mha_of(ws, t, sm);
         es_mha_backward(pool, &a, dq, D, dkv, dkv + D, 2 * D, dctx, D, t->q, D, t->kv, t->kv + D,
@@ -347,19 +399,25 @@ void es_byte_tf_backward(es_byte_ws *ws, es_byte_model *m, float *denc, float *d
         float *dWqkv = es_params_grad(ps, P->qkv_w), *dbqkv = es_params_grad(ps, P->qkv_b);
         size_t DD = (size_t)D * (size_t)D;
         float *dln1 = ws->tg[1];
-        es_linear_backward(pool, dln1, 0, dWqkv, dbqkv, dq, t->ln1, Wqkv, rq, D, D);
+        /* GEMM inputs as the forward used them (fake-quantized under QAT) */
+        const float *xq1 = qa ? es_byte_qat_tf_in(ws, ES_BQ_A1(l), 0, t->ln1) : t->ln1;
+        const float *xq1m = qa ? es_byte_qat_tf_in(ws, ES_BQ_A1(l), w > 1, ln1m) : ln1m;
+        es_linear_backward(pool, dln1, 0, dWqkv, dbqkv, dq, xq1, Wqkv, rq, D, D);
         if (w == 1) {
             /* queries and memory are the same rows: one LN1 backward */
-            es_linear_backward(pool, dln1, 1, dWqkv + DD, dbqkv + D, dkv, ln1m, Wqkv + DD, rm, D,
+            es_linear_backward(pool, dln1, 1, dWqkv + DD, dbqkv + D, dkv, xq1m, Wqkv + DD, rm, D,
                                2 * D);
+            if (qa) es_byte_qat_tf_ste(ws, ES_BQ_A1(l), 0, dln1, t->ln1, nq);
             es_layernorm_backward(pool, dcur, 1, dg1, db1, dln1, xin, t->mean1, t->rstd1, g1, rq,
                                   D);
         } else {
+            if (qa) es_byte_qat_tf_ste(ws, ES_BQ_A1(l), 0, dln1, t->ln1, nq);
             es_layernorm_backward(pool, dcur, 1, dg1, db1, dln1, xin, t->mean1, t->rstd1, g1, rq,
                                   D);
             float *dln1m = ws->tg[2];
-            es_linear_backward(pool, dln1m, 0, dWqkv + DD, dbqkv + D, dkv, ln1m, Wqkv + DD, rm, D,
+            es_linear_backward(pool, dln1m, 0, dWqkv + DD, dbqkv + D, dkv, xq1m, Wqkv + DD, rm, D,
                                2 * D);
+            if (qa) es_byte_qat_tf_ste(ws, ES_BQ_A1(l), 1, dln1m, ln1m, (size_t)rm * (size_t)D);
             es_seq_zero_pads(sm, dln1m, D, D);
             es_layernorm_backward(pool, dalt, 0, dg1, db1, dln1m, mem, t->mean1m, t->rstd1m, g1,
                                   rm, D);

@@ -31,6 +31,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#define MAX_TPTS (4 * ES_BYTE_MAX_LAYERS)
+
 struct es_byte_qat {
     const es_byte_model *user;   /* the caller's model during a forward */
     es_byte_model shadow;        /* user's struct with ps.data = wq */
@@ -49,6 +51,21 @@ struct es_byte_qat {
     int32_t *wsum[ES_BYTE_MAX_LAYERS][2];   /* (3H) Σ of each row's codes */
     uint8_t *xu8;                           /* (rows1, din max) */
     int32_t *acc;                           /* (rows1, 3H) */
+    /* transformer encoder points of seq2seq models (ES_BQ_*; tpts = 0: none) */
+    int tri, tpts, noshadow;                /* qat.enc_act_range; int8: run on the model itself */
+    es_qparams tqp[MAX_TPTS];
+    int thas[MAX_TPTS];
+    size_t tcap[MAX_TPTS][2];               /* floats (or codes) per slot buffer */
+    float *txq[MAX_TPTS][2];                /* fake-quantized inputs */
+    uint8_t *tu8[MAX_TPTS][2];              /* uint8 codes (integer path) */
+    int32_t *tacc;                          /* (rows1, max(2D, F)) */
+    size_t tacc_cap;
+    /* frozen surrogate (gradient checks) */
+    int frozen;
+    float *delta;                           /* (ps.total) FQ(W0) − W0 on weights */
+    float *tx0[MAX_TPTS][2];
+    int thave0[MAX_TPTS];
+    es_qparams tqp0[MAX_TPTS];
 };
 
 /* ---- config ------------------------------------------------------------- */
@@ -101,6 +118,12 @@ static int n_points(const es_byte_config *c) {
     return c->encoder == ES_BYTE_QRNN && c->qat.activations ? c->qrnn_layers : 0;
 }
 
+/* Transformer encoder points: seq2seq encoders (no head) only. */
+static int n_tf_points(const es_byte_config *c) {
+    return c->qat.enabled && c->qat.activations && c->n_labels == 0 && c->encoder != ES_BYTE_QRNN
+               ? 4 * c->n_layers : 0;
+}
+
 es_status es_byte_qat_register(es_byte_model *m, es_error *err) {
     const es_byte_config *c = &m->cfg;
     if (!c->qat.enabled) return ES_OK;
@@ -108,10 +131,16 @@ es_status es_byte_qat_register(es_byte_model *m, es_error *err) {
     int64_t one[1] = {1};
     es_status s = es_params_add(&m->ps, &idx, "qat.updates", 1, one, ES_INIT_ZERO, 0.0f, 0, 0, 0,
                                 err);
+    if (!s && n_tf_points(c)) {
+        int64_t st[2] = {n_tf_points(c), 2};
+        s = es_params_add(&m->ps, &idx, "qat.enc_act_range", 2, st, ES_INIT_ZERO, 0.0f, 0, 0, 0,
+                          err);
+    }
     if (s || !n_points(c)) return s;
     int64_t sh[2] = {n_points(c), 2};
     return es_params_add(&m->ps, &idx, "qat.act_range", 2, sh, ES_INIT_ZERO, 0.0f, 0, 0, 0, err);
 }
+
 
 int es_byte_qat_is_weight(const es_params *ps, int i) {
     const es_param *p = &ps->p[i];
@@ -122,6 +151,12 @@ es_status es_byte_qat_bind(float *dst, const es_param *p, es_weights *w, int *do
                            es_error *err) {
     *done = 0;
     const es_tensor_view *t = es_weights_find(w, p->name);
+    if (!t && strcmp(p->name, "qat.enc_act_range") == 0) {
+        /* written before encoder activation ranges existed: zero = not tracked */
+        memset(dst, 0, p->numel * sizeof(float));
+        *done = 1;
+        return ES_OK;
+    }
     if (!t || t->dtype != ES_DTYPE_I8) return ES_OK;
     int ok = t->ndim == p->ndim;
     for (int d = 0; ok && d < p->ndim; d++) ok = t->shape[d] == p->shape[d];
@@ -192,8 +227,35 @@ es_status es_byte_qat_ws_alloc(es_byte_ws *ws, es_error *err) {
     q->ri = es_params_find(&m->ps, "qat.act_range");
     q->ci = es_params_find(&m->ps, "qat.updates");
     q->npts = q->ri >= 0 ? n_points(c) : 0;
-    q->wq = zalloc(m->ps.total, sizeof(float), &s, err);
-    q->snap = zalloc(m->ps.total, sizeof(float), &s, err);
+    /* an int8 seq2seq encoder runs on its own (dequantized, hence already
+     * fake-quantized) weights: no shadow copy in the workspace */
+    q->noshadow = c->qat.int8 && !ws->training && c->n_labels == 0;
+    if (!q->noshadow) {
+        q->wq = zalloc(m->ps.total, sizeof(float), &s, err);
+        q->snap = zalloc(m->ps.total, sizeof(float), &s, err);
+    }
+    q->tri = es_params_find(&m->ps, "qat.enc_act_range");
+    q->tpts = q->tri >= 0 ? n_tf_points(c) : 0;
+    if (q->tpts) {
+        /* every layer's rows are at most the GBST output's (funnels shrink) */
+        size_t rows1 = (size_t)ws->max_batch * (size_t)ws->T1cap;
+        int D = c->d_model, F = c->d_ff, int8 = c->qat.int8 && !ws->training;
+        q->int8 = int8;
+        for (int pt = 0; pt < q->tpts; pt++) {
+            int l = pt / 4, kind = pt % 4;
+            size_t w = (size_t)(kind == 3 ? F : D);
+            int slots = kind == 0 && c->pool_windows[l] > 1 ? 2 : 1;
+            for (int sl = 0; sl < slots; sl++) {
+                q->tcap[pt][sl] = rows1 * w;
+                if (int8) q->tu8[pt][sl] = zalloc(rows1 * w, 1, &s, err);
+                else q->txq[pt][sl] = zalloc(rows1 * w, sizeof(float), &s, err);
+            }
+        }
+        if (int8) {
+            q->tacc_cap = rows1 * (size_t)ES_MAX(2 * D, F);
+            q->tacc = zalloc(q->tacc_cap, sizeof(int32_t), &s, err);
+        }
+    }
     if (c->encoder != ES_BYTE_QRNN || !q->npts) return s;
     size_t rows1 = (size_t)ws->max_batch * (size_t)(ws->T1cap + 2 * ws->m1);
     int H = c->qrnn_hidden, dmax = ES_MAX(c->d_model, m->d_enc);
@@ -230,6 +292,14 @@ void es_byte_qat_ws_free(es_byte_ws *ws) {
     }
     es_free_aligned(q->xu8);
     es_free_aligned(q->acc);
+    for (int pt = 0; pt < MAX_TPTS; pt++)
+        for (int sl = 0; sl < 2; sl++) {
+            es_free_aligned(q->txq[pt][sl]);
+            es_free_aligned(q->tu8[pt][sl]);
+            es_free_aligned(q->tx0[pt][sl]);
+        }
+    es_free_aligned(q->tacc);
+    es_free_aligned(q->delta);
     es_free_aligned(q);
     ws->qat = NULL;
 }
@@ -239,6 +309,12 @@ void es_byte_qat_ws_free(es_byte_ws *ws) {
 static void build_wq(es_byte_qat *q, const es_byte_model *m) {
     const es_params *ps = &m->ps;
     memcpy(q->wq, ps->data, ps->total * sizeof(float));
+    if (q->frozen && q->delta) { /* straight-through surrogate W + (FQ(W0) − W0) */
+        for (size_t i = 0; i < ps->total; i++) q->wq[i] += q->delta[i];
+        memcpy(q->snap, ps->data, ps->total * sizeof(float));
+        q->wq_valid = 1;
+        return;
+    }
     for (int i = 0; i < ps->n; i++) {
         if (!es_byte_qat_is_weight(ps, i)) continue;
         const es_param *p = &ps->p[i];
@@ -262,7 +338,8 @@ const es_byte_model *es_byte_qat_enter(es_byte_ws *ws, const es_byte_model *m, i
      * the comparison with start_step depends on it) */
     if (train && cnt && cnt[0] < 16777216.0f) cnt[0] += 1.0f;
     for (int l = 0; l < ES_BYTE_MAX_LAYERS; l++) q->has_qp[l] = 0;
-    if (!q->active) return m;
+    memset(q->thas, 0, sizeof q->thas);
+    if (!q->active || q->noshadow) return m;
     if (!q->wq_valid || memcmp(q->snap, m->ps.data, m->ps.total * sizeof(float)) != 0)
         build_wq(q, m);
     q->shadow = *m;
@@ -277,7 +354,7 @@ void es_byte_qat_leave(es_byte_ws *ws) {
 
 es_byte_model *es_byte_qat_model(es_byte_ws *ws, const es_byte_model *m) {
     es_byte_qat *q = ws->qat;
-    if (!q || !q->active || m == &q->shadow) return (es_byte_model *)(uintptr_t)m;
+    if (!q || !q->active || q->noshadow || m == &q->shadow) return (es_byte_model *)(uintptr_t)m;
     q->shadow.ps.grad = m->ps.grad; /* gradients may have been enabled after the forward */
     return &q->shadow;
 }
@@ -345,6 +422,245 @@ void es_byte_qat_input_backward(const es_byte_ws *ws, int l, float *dx, const fl
 int es_byte_qat_int8_ran(const es_byte_ws *ws) {
     const es_byte_qat *q = ws->qat;
     return q && q->int8 && q->active && !q->trained && q->npts > 0;
+}
+
+/* ---- transformer encoder points (seq2seq) ----------------------------------------- */
+
+int es_byte_qat_tf_on(const es_byte_ws *ws) { return ws->qat && ws->qat->tpts > 0; }
+
+static int in_range(float x, const es_qparams *g) { return x >= g->lo && x <= g->hi; }
+
+/* Fake-quantizes (or codes) slot sl's input x (n) on grid g. */
+static void tf_quant_slot(es_byte_qat *q, int pt, int sl, const float *x, size_t n,
+                          const es_qparams *g) {
+    if (q->tu8[pt][sl]) {
+        es_quant_act_u8(q->tu8[pt][sl], x, n, g);
+        return;
+    }
+    float *y = q->txq[pt][sl];
+    if (!q->frozen || !q->tx0[pt][sl]) {
+        es_fq_act(y, x, n, g);
+        return;
+    }
+    /* frozen: x + (FQ(x0) − x0) inside the range of x0, FQ(x0) outside */
+    const float *x0 = q->tx0[pt][sl];
+    for (size_t i = 0; i < n; i++) {
+        float f0 = es_dequant_u8(es_quant_u8(x0[i], g), g);
+        y[i] = in_range(x0[i], g) ? x[i] + (f0 - x0[i]) : f0;
+    }
+}
+
+void es_byte_qat_tf_act(es_byte_ws *ws, int pt, const float *x, size_t n, const float *xm,
+                        size_t nm, int train) {
+    es_byte_qat *q = ws->qat;
+    if (!q || pt >= q->tpts) return;
+    q->thas[pt] = 0;
+    if (!xm || !q->tcap[pt][1]) nm = 0;
+    if (n > q->tcap[pt][0] || nm > q->tcap[pt][1]) return; /* sized by the workspace; never */
+    float *range = es_params_data(&q->user->ps, q->tri) + 2 * pt;
+    float lo = 0.0f, hi = 0.0f;
+    int have = 0;
+    if (train || (q->int8 && !(range[1] > range[0]))) {
+        es_range_of(&lo, &hi, x, n);
+        if (nm) {
+            float l2, h2;
+            es_range_of(&l2, &h2, xm, nm);
+            lo = l2 < lo ? l2 : lo;
+            hi = h2 > hi ? h2 : hi;
+        }
+        have = 1;
+    }
+    if (train && !q->frozen) es_ema_update(range, lo, hi, ws->m->cfg.qat.ema_decay, q->first);
+    if (!q->active) return;
+    es_qparams g;
+    if (q->frozen && q->tx0[pt][0]) {
+        if (!q->thave0[pt]) { /* the point the surrogate is built around */
+            memcpy(q->tx0[pt][0], x, n * sizeof(float));
+            if (nm) memcpy(q->tx0[pt][1], xm, nm * sizeof(float));
+            q->tqp0[pt] = es_qparams_from_range(range[0], range[1]);
+            q->thave0[pt] = 1;
+        }
+        g = q->tqp0[pt];
+    } else if (range[1] > range[0]) {
+        g = es_qparams_from_range(range[0], range[1]);
+    } else if (q->int8 && have) {
+        /* a file without tracked ranges: the integer path codes on the
+         * input's own range (the fake-quant forward leaves it float) */
+        g = es_qparams_from_range(lo, hi);
+    } else {
+        return;
+    }
+    q->tqp[pt] = g;
+    tf_quant_slot(q, pt, 0, x, n, &g);
+    if (nm) tf_quant_slot(q, pt, 1, xm, nm, &g);
+    q->thas[pt] = 1;
+}
+
+const float *es_byte_qat_tf_in(const es_byte_ws *ws, int pt, int slot, const float *x) {
+    const es_byte_qat *q = ws->qat;
+    return q && pt < q->tpts && q->thas[pt] && q->txq[pt][slot] ? q->txq[pt][slot] : x;
+}
+
+void es_byte_qat_tf_ste(const es_byte_ws *ws, int pt, int slot, float *dx, const float *x,
+                        size_t n) {
+    const es_byte_qat *q = ws->qat;
+    if (!q || pt >= q->tpts || !q->thas[pt] || !dx) return;
+    if (q->frozen && q->thave0[pt] && q->tx0[pt][slot]) x = q->tx0[pt][slot];
+    es_fq_act_backward(dx, x, n, &q->tqp[pt]);
+}
+
+void es_byte_qat_tf_linear(es_byte_ws *ws, int pt, int slot, int widx, int row0, float *y,
+                           const float *x, const float *b, int N, int K, int M) {
+    if (N <= 0) return;
+    es_byte_qat *q = ws->qat;
+    const es_byte_model *m = ws->m; /* the shadow when active: fake-quantized weights */
+    const es_qweights *st = m->q8;
+    size_t nm = (size_t)N * (size_t)M;
+    int quant = q && pt < q->tpts && q->thas[pt];
+    if (!(quant && q->tu8[pt][slot] && st && st->w8[widx] && nm <= q->tacc_cap)) {
+        const float *W = es_params_data(&m->ps, widx) + (size_t)row0 * (size_t)K;
+        es_linear_forward(ws->pool, y, quant ? q->txq[pt][slot] : x, W, b, N, K, M);
+        return;
+    }
+    const int8_t *w8 = st->w8[widx] + (size_t)row0 * (size_t)K;
+    const float *sw = st->sw[widx] + row0;
+    const int32_t *wsum = st->wsum[widx] + row0;
+    es_kern()->qgemm_nt(ws->pool, q->tacc, M, q->tu8[pt][slot], K, w8, K, N, M, K, 0);
+    const es_qparams *g = &q->tqp[pt];
+    for (int r = 0; r < N; r++) {
+        const int32_t *a = q->tacc + (size_t)r * (size_t)M;
+        float *yr = y + (size_t)r * (size_t)M;
+        /* exact integer dot product minus the zero-point term, one rounding */
+        for (int k = 0; k < M; k++)
+            yr[k] = (float)(a[k] - g->zp * wsum[k]) * (g->scale * sw[k]) + (b ? b[k] : 0.0f);
+    }
+}
+
+int es_byte_qat_tf_int8_ran(const es_byte_ws *ws) {
+    const es_byte_qat *q = ws->qat;
+    if (!q || !q->tpts || !q->tu8[0][0] || !ws->m->q8) return 0;
+    for (int pt = 0; pt < q->tpts; pt++)
+        if (!q->thas[pt]) return 0;
+    return 1;
+}
+
+es_status es_byte_qat_freeze(es_byte_ws *ws, int freeze, es_error *err) {
+    es_byte_qat *q = ws->qat;
+    if (!q || q->noshadow || q->tu8[0][0])
+        return es_errf(err, ES_ERR_ARG, "byte qat: freeze needs a fake-quant QAT workspace");
+    const es_byte_model *m = q->user ? q->user : ws->m;
+    const es_params *ps = &m->ps;
+    q->wq_valid = 0;
+    memset(q->thave0, 0, sizeof q->thave0);
+    if (!freeze) {
+        q->frozen = 0;
+        return ES_OK;
+    }
+    es_status s = ES_OK;
+    if (!q->delta) q->delta = zalloc(ps->total, sizeof(float), &s, err);
+    for (int pt = 0; pt < q->tpts && !s; pt++)
+        for (int sl = 0; sl < 2; sl++)
+            if (q->tcap[pt][sl] && !q->tx0[pt][sl])
+                q->tx0[pt][sl] = zalloc(q->tcap[pt][sl], sizeof(float), &s, err);
+    if (s) return s;
+    memset(q->delta, 0, ps->total * sizeof(float));
+    for (int i = 0; i < ps->n; i++) {
+        if (!es_byte_qat_is_weight(ps, i)) continue;
+        const es_param *p = &ps->p[i];
+        int64_t rows = p->shape[0], cols = (int64_t)(p->numel / (size_t)rows);
+        float *d = q->delta + p->offset;
+        const float *W = ps->data + p->offset;
+        es_fq_weights(d, W, rows, cols, m->cfg.qat.per_channel);
+        for (size_t k = 0; k < p->numel; k++) d[k] -= W[k];
+    }
+    q->frozen = 1;
+    return ES_OK;
+}
+
+/* ---- int8 weight store -------------------------------------------------------- */
+
+void es_qweights_free(es_qweights *q) {
+    if (!q) return;
+    for (int i = 0; i < q->n; i++) {
+        if (q->w8) es_free_aligned(q->w8[i]);
+        if (q->sw) es_free_aligned(q->sw[i]);
+        if (q->wsum) es_free_aligned(q->wsum[i]);
+    }
+    es_free(q->w8);
+    es_free(q->sw);
+    es_free(q->wsum);
+    es_free(q);
+}
+
+es_status es_qweights_new(es_qweights **out, const es_params *ps,
+                          int (*is_weight)(const es_params *ps, int i), int per_channel,
+                          es_error *err) {
+    *out = NULL;
+    es_status s = ES_OK;
+    es_qweights *q = es_calloc(1, sizeof *q);
+    if (!q) return es_errf(err, ES_ERR_NOMEM, "int8 weights: out of memory");
+    q->n = ps->n;
+    q->w8 = es_calloc((size_t)ps->n, sizeof *q->w8);
+    q->sw = es_calloc((size_t)ps->n, sizeof *q->sw);
+    q->wsum = es_calloc((size_t)ps->n, sizeof *q->wsum);
+    if (!q->w8 || !q->sw || !q->wsum) s = es_errf(err, ES_ERR_NOMEM, "int8 weights: out of memory");
+    for (int i = 0; i < ps->n && !s; i++) {
+        if (!is_weight(ps, i)) continue;
+        const es_param *p = &ps->p[i];
+        int64_t rows = p->shape[0], cols = (int64_t)(p->numel / (size_t)rows);
+        q->w8[i] = zalloc(p->numel, 1, &s, err);
+        q->sw[i] = zalloc((size_t)rows, sizeof(float), &s, err);
+        q->wsum[i] = zalloc((size_t)rows, sizeof(int32_t), &s, err);
+        if (s) break;
+        q->bytes += p->numel + (size_t)rows * 8;
+        es_quant_w_s8(q->w8[i], q->sw[i], ps->data + p->offset, rows, cols, per_channel);
+        for (int64_t r = per_channel ? rows : 1; r < rows; r++) q->sw[i][r] = q->sw[i][0];
+        for (int64_t r = 0; r < rows; r++) {
+            int32_t sum = 0;
+            for (int64_t k = 0; k < cols; k++) sum += q->w8[i][r * cols + k];
+            q->wsum[i][r] = sum;
+        }
+    }
+    if (s) {
+        es_qweights_free(q);
+        return s;
+    }
+    *out = q;
+    return ES_OK;
+}
+
+es_status es_params_drop_floats(es_params *ps, int (*drop)(const es_params *ps, int i),
+                                size_t *freed_bytes, es_error *err) {
+    *freed_bytes = 0;
+    if (ps->grad)
+        return es_errf(err, ES_ERR_ARG, "int8 weights: cannot drop floats of a trainable registry");
+    size_t keep = 0, guard = 0;
+    for (int i = 0; i < ps->n; i++) {
+        size_t n = ps->p[i].numel;
+        if (drop(ps, i)) guard = n > guard ? n : guard;
+        else keep += (n + 15) & ~(size_t)15; /* 64-byte aligned tensors */
+    }
+    if (!guard) return ES_OK;
+    size_t total = keep + guard;
+    float *data = es_malloc_aligned(total * sizeof(float));
+    if (!data) return es_errf(err, ES_ERR_NOMEM, "int8 weights: out of memory");
+    size_t at = 0;
+    for (int i = 0; i < ps->n; i++) {
+        es_param *p = &ps->p[i];
+        if (drop(ps, i)) {
+            p->offset = keep;
+            continue;
+        }
+        memcpy(data + at, ps->data + p->offset, p->numel * sizeof(float));
+        p->offset = at;
+        at += (p->numel + 15) & ~(size_t)15;
+    }
+    for (size_t k = keep; k < total; k++) data[k] = NAN;
+    *freed_bytes = ps->total > total ? (ps->total - total) * sizeof(float) : 0;
+    es_free_aligned(ps->data);
+    ps->data = data;
+    ps->total = total;
+    return ES_OK;
 }
 
 /* ---- export ------------------------------------------------------------------ */

@@ -95,4 +95,89 @@ int es_byte_qat_int8_ran(const es_byte_ws *ws);
  * ES_ERR_ARG when the model has no "qat" config. */
 es_status es_byte_model_export_int8(const es_byte_model *m, const char *dir, es_error *err);
 
+
+/* ---- ByteTransformer / Funnel encoders of seq2seq models -------------------
+ * Activation fake-quant at every encoder GEMM input (asymmetric uint8, EMA
+ * range, STE backward), only for encoder-only models (n_labels == 0: the
+ * byte seq2seq encoders) with a "qat" block with activations; classifiers
+ * keep their behaviour (no points, no new tensors). Points, 4 per layer l:
+ *   ES_BQ_A1(l)   LN1 output → attn.qkv (queries in slot 0; funnel layers
+ *                 quantize the separately normalised memory in slot 1 on
+ *                 the same grid)
+ *   ES_BQ_CTX(l)  attention output → attn.out
+ *   ES_BQ_A2(l)   LN2 output → ffn.in
+ *   ES_BQ_FF(l)   GELU output → ffn.out
+ * State: qat.enc_act_range (4·n_layers, 2) [lo, hi] in the encoder registry
+ * (no gradient, like qat.act_range). Files written before it existed load
+ * with zero ranges: those points stay float in fake-quant forwards and use
+ * the input's own range on the integer path.
+ * int8 export at inference: uint8 codes × int8 weight codes → int32
+ * (kernel table qgemm_nt) from the model's es_qweights store,
+ *   y[r][n] = (acc[r][n] − zp·Σ_k w[n][k])·(s_a·s_w[n]) + b[n]. */
+#define ES_BQ_A1(l) (4 * (l))
+#define ES_BQ_CTX(l) (4 * (l) + 1)
+#define ES_BQ_A2(l) (4 * (l) + 2)
+#define ES_BQ_FF(l) (4 * (l) + 3)
+
+/* 1 if the encoder forward must route its GEMMs through the hooks below
+ * (points exist: QAT encoder of a seq2seq model). */
+int es_byte_qat_tf_on(const es_byte_ws *ws);
+/* Point pt's input: x (n floats, slot 0) and optionally xm (nm floats,
+ * slot 1, or NULL): EMA update of the point's range from both when train,
+ * then their fake-quantized copies (or uint8 codes on the integer path)
+ * when QAT is active. */
+void es_byte_qat_tf_act(es_byte_ws *ws, int pt, const float *x, size_t n, const float *xm,
+                        size_t nm, int train);
+/* y (N, M) = X·W[row0 : row0 + M]ᵀ + b with X the slot's input x (N, K) as
+ * quantized by the last es_byte_qat_tf_act (x itself when the point was not
+ * quantized); W = tensor widx (rows of K) of the model the forward runs on. */
+void es_byte_qat_tf_linear(es_byte_ws *ws, int pt, int slot, int widx, int row0, float *y,
+                           const float *x, const float *b, int N, int K, int M);
+/* The GEMM input the last forward used at (pt, slot): its fake-quantized
+ * copy, or x when the point was not quantized (backward: dW = dyᵀ·FQ(x)). */
+const float *es_byte_qat_tf_in(const es_byte_ws *ws, int pt, int slot, const float *x);
+/* STE: zeroes dx (n) where the (pt, slot) input x was outside the point's
+ * nudged range in the last forward. */
+void es_byte_qat_tf_ste(const es_byte_ws *ws, int pt, int slot, float *dx, const float *x,
+                        size_t n);
+/* 1 if the last forward ran the encoder's integer GEMMs (tests). */
+int es_byte_qat_tf_int8_ran(const es_byte_ws *ws);
+
+/* Gradient checks (tests): freeze = 1 replaces the encoder's fake-quants by
+ * their straight-through surrogates around the current point (weights
+ * W + (FQ(W0) − W0); transformer activations x + (FQ(x0) − x0) inside the
+ * range of x0, FQ(x0) outside, x0 recorded at the next forward; ranges not
+ * updated), so finite differences of the frozen forward equal the STE
+ * gradient; freeze = 0 returns to normal. ES_ERR_ARG without QAT or on an
+ * int8 workspace. (QRNN activation points are not frozen.) */
+es_status es_byte_qat_freeze(es_byte_ws *ws, int freeze, es_error *err);
+
+/* ---- int8 weight store ------------------------------------------------------
+ * The int8 codes, row scales and row code sums of every weight matrix of a
+ * registry, built once per int8 model (not per workspace) from its
+ * dequantized values (q·s re-quantizes to exactly q). */
+typedef struct es_qweights {
+    int n;             /* registry tensors */
+    int8_t **w8;       /* (n) codes (rows, cols), NULL for non-weights */
+    float **sw;        /* (n) row scales (rows; per-tensor scales repeated) */
+    int32_t **wsum;    /* (n) Σ of each row's codes */
+    size_t bytes;      /* heap bytes held */
+} es_qweights;
+
+/* Store of the tensors of ps for which is_weight(ps, i) holds. ES_ERR_NOMEM. */
+es_status es_qweights_new(es_qweights **out, const es_params *ps,
+                          int (*is_weight)(const es_params *ps, int i), int per_channel,
+                          es_error *err);
+void es_qweights_free(es_qweights *q);
+
+/* Drops the float values of the tensors with drop(ps, i) (int8-only
+ * inference: they are read only through q's integer GEMMs): ps->data is
+ * reallocated with the kept tensors only, and each dropped tensor's entry
+ * aliases one NaN-filled guard block, so a stray float read poisons the
+ * output instead of using stale values. ps must have no gradient buffer;
+ * the registry can no longer be saved, exported or trained.
+ * *freed_bytes = value bytes released. ES_ERR_NOMEM (ps unchanged). */
+es_status es_params_drop_floats(es_params *ps, int (*drop)(const es_params *ps, int i),
+                                size_t *freed_bytes, es_error *err);
+
 #endif

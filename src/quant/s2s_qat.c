@@ -50,11 +50,9 @@ struct es_s2s_qat {
     float *x0[MAX_PTS];
     int have0[MAX_PTS];
     es_qparams qp0[MAX_PTS];
-    /* integer path: per registry tensor (NULL when not a weight) */
-    int n_tensors;
-    int8_t **w8;
-    float **sw;
-    int32_t **wsum;
+    /* integer path: the model's int8 store (or one owned here) */
+    const es_qweights *st;
+    es_qweights *own;
     int32_t *acc;
     size_t acc_cap;
 };
@@ -106,20 +104,6 @@ static void *zalloc(size_t n, size_t elem, es_status *s, es_error *err) {
     return p;
 }
 
-/* int8 codes, per-row scales and row sums of tensor i. */
-static void pack(es_s2s_qat *q, const es_params *ps, int i) {
-    const es_param *p = &ps->p[i];
-    int64_t rows = p->shape[0], cols = (int64_t)(p->numel / (size_t)rows);
-    es_quant_w_s8(q->w8[i], q->sw[i], es_params_data(ps, i), rows, cols, q->qc.per_channel);
-    if (!q->qc.per_channel)
-        for (int64_t r = 1; r < rows; r++) q->sw[i][r] = q->sw[i][0];
-    for (int64_t r = 0; r < rows; r++) {
-        int32_t sum = 0;
-        for (int64_t k = 0; k < cols; k++) sum += q->w8[i][r * cols + k];
-        q->wsum[i][r] = sum;
-    }
-}
-
 es_status es_s2s_qat_new(es_s2s_qat **out, const es_params *ps, const es_qat_config *qc,
                          const es_s2s_qat_dims *d, es_error *err) {
     *out = NULL;
@@ -136,8 +120,10 @@ es_status es_s2s_qat_new(es_s2s_qat **out, const es_params *ps, const es_qat_con
         return es_errf(err, ES_ERR_INTERNAL, "seq2seq qat: decoder state tensors missing");
     }
     q->int8 = qc->int8 && qc->activations && !d->training;
-    q->wq = zalloc(ps->total, sizeof(float), &s, err);
-    q->snap = zalloc(ps->total, sizeof(float), &s, err);
+    if (!q->int8) { /* an int8 model runs on its own (dequantized) weights: no shadow */
+        q->wq = zalloc(ps->total, sizeof(float), &s, err);
+        q->snap = zalloc(ps->total, sizeof(float), &s, err);
+    }
     for (int pt = 0; pt < q->P; pt++) {
         int ff = pt >= 2 && (pt - 2) % 4 == 3;
         size_t w = pt == ES_S2SQ_ENC ? (size_t)d->De : ff ? (size_t)d->F : (size_t)d->D;
@@ -146,19 +132,10 @@ es_status es_s2s_qat_new(es_s2s_qat **out, const es_params *ps, const es_qat_con
         else q->xq[pt] = zalloc(q->cap[pt], sizeof(float), &s, err);
     }
     if (q->int8 && !s) {
-        q->n_tensors = ps->n;
-        q->w8 = es_calloc((size_t)ps->n, sizeof *q->w8);
-        q->sw = es_calloc((size_t)ps->n, sizeof *q->sw);
-        q->wsum = es_calloc((size_t)ps->n, sizeof *q->wsum);
-        if (!q->w8 || !q->sw || !q->wsum)
-            s = es_errf(err, ES_ERR_NOMEM, "seq2seq workspace: out of memory (qat)");
-        for (int i = 0; i < ps->n && !s; i++) {
-            if (!es_s2s_qat_is_weight(ps, i)) continue;
-            q->w8[i] = zalloc(ps->p[i].numel, 1, &s, err);
-            q->sw[i] = zalloc((size_t)ps->p[i].shape[0], sizeof(float), &s, err);
-            q->wsum[i] = zalloc((size_t)ps->p[i].shape[0], sizeof(int32_t), &s, err);
-            if (!s) pack(q, ps, i);
-        }
+        q->st = d->q8;
+        if (!q->st && !(s = es_qweights_new(&q->own, ps, es_s2s_qat_is_weight, qc->per_channel,
+                                            err)))
+            q->st = q->own;
         size_t rmax = d->rows > d->rows_enc ? d->rows : d->rows_enc;
         int wide = ES_MAX(ES_MAX(d->D, d->F), d->V);
         q->acc_cap = rmax * (size_t)wide;
@@ -182,14 +159,7 @@ void es_s2s_qat_free(es_s2s_qat *q) {
         es_free_aligned(q->u8[pt]);
         es_free_aligned(q->x0[pt]);
     }
-    for (int i = 0; i < q->n_tensors; i++) {
-        if (q->w8) es_free_aligned(q->w8[i]);
-        if (q->sw) es_free_aligned(q->sw[i]);
-        if (q->wsum) es_free_aligned(q->wsum[i]);
-    }
-    es_free(q->w8);
-    es_free(q->sw);
-    es_free(q->wsum);
+    es_qweights_free(q->own);
     es_free_aligned(q->acc);
     es_free_aligned(q);
 }
@@ -221,10 +191,10 @@ const es_params *es_s2s_qat_enter(es_s2s_qat *q, es_params *ps, int train) {
      * comparison with start_step depends on it) */
     if (train && cnt[0] < 16777216.0f) cnt[0] += 1.0f;
     memset(q->has, 0, sizeof q->has);
-    if (!q->active) return ps;
-    /* an int8 model is never trained: its weights are fixed after the first build */
-    if (!q->wq_valid ||
-        (!q->int8 && memcmp(q->snap, ps->data, ps->total * sizeof(float)) != 0))
+    /* an int8 model's values are its dequantized codes (fake-quantizing them
+     * again gives the same values): it runs on ps itself */
+    if (!q->active || q->int8) return ps;
+    if (!q->wq_valid || memcmp(q->snap, ps->data, ps->total * sizeof(float)) != 0)
         build_wq(q, ps);
     q->shadow = *ps;
     q->shadow.data = q->wq;
@@ -232,7 +202,7 @@ const es_params *es_s2s_qat_enter(es_s2s_qat *q, es_params *ps, int train) {
 }
 
 es_params *es_s2s_qat_params(es_s2s_qat *q, es_params *ps) {
-    if (!q->active) return ps;
+    if (!q->active || q->int8) return ps;
     q->shadow.grad = ps->grad; /* gradients may have been enabled after the forward */
     return &q->shadow;
 }
@@ -287,21 +257,23 @@ static const float *xin(const es_s2s_qat *q, int pt, const float *x) {
     return q->has[pt] && !q->int8 ? q->xq[pt] : x;
 }
 
-static const es_params *cur(const es_s2s_qat *q) { return q->active ? &q->shadow : q->master; }
+static const es_params *cur(const es_s2s_qat *q) {
+    return q->active && !q->int8 ? &q->shadow : q->master;
+}
 
 void es_s2s_qat_linear(es_s2s_qat *q, es_pool *pool, int pt, int widx, float *y, const float *x,
                        const float *b, int N, int K, int M) {
     if (N <= 0) return;
     const float *W = es_params_data(cur(q), widx);
     size_t nm = (size_t)N * (size_t)M;
-    if (!(q->has[pt] && q->int8 && q->w8 && q->w8[widx] && nm <= q->acc_cap)) {
+    if (!(q->has[pt] && q->int8 && q->st && q->st->w8[widx] && nm <= q->acc_cap)) {
         es_linear_forward(pool, y, xin(q, pt, x), W, b, N, K, M);
         return;
     }
-    es_kern()->qgemm_nt(pool, q->acc, M, q->u8[pt], K, q->w8[widx], K, N, M, K, 0);
+    es_kern()->qgemm_nt(pool, q->acc, M, q->u8[pt], K, q->st->w8[widx], K, N, M, K, 0);
     const es_qparams *g = &q->qp[pt];
-    const float *sw = q->sw[widx];
-    const int32_t *ws = q->wsum[widx];
+    const float *sw = q->st->sw[widx];
+    const int32_t *ws = q->st->wsum[widx];
     for (int r = 0; r < N; r++) {
         const int32_t *a = q->acc + (size_t)r * (size_t)M;
         float *yr = y + (size_t)r * (size_t)M;
@@ -497,6 +469,9 @@ es_status es_s2s_qat_enable(es_s2s_model **pm, const es_qat_config *qc, es_error
 es_status es_s2s_model_export_int8(const es_s2s_model *m, const char *dir, es_error *err) {
     es_s2s_model *mm = (es_s2s_model *)(uintptr_t)m; /* registry accessors; nothing is written */
     const es_qat_config *qc = &es_s2s_model_config(m)->enc.qat;
+    if (es_s2s_model_is_int8_only(m))
+        return es_errf(err, ES_ERR_ARG, "export --int8: an int8-only (inference) model has no "
+                       "float weights");
     if (!qc->enabled)
         return es_errf(err, ES_ERR_ARG, "export --int8: the model has no \"qat\" config (train it "
                        "with quantization-aware training first)");

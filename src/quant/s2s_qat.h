@@ -69,11 +69,14 @@ typedef struct es_s2s_qat_dims {
     size_t rows;       /* decoder rows: max(teacher-forced B·T, step rows) */
     size_t rows_enc;   /* encoder rows: max(teacher-forced rows_e, one input's positions) */
     int training;      /* training workspace (no integer path) */
+    const struct es_qweights *q8; /* int8 model: the decoder's int8 store (byte_qat.h),
+                                     borrowed; NULL: built for this workspace */
 } es_s2s_qat_dims;
 
 /* Workspace state for a decoder registry ps with the "qat" config qc
- * (qc->enabled). int8 codes of every weight matrix are packed here when
- * qc->int8 and not training. ES_ERR_NOMEM. */
+ * (qc->enabled). When qc->int8 and not training, the integer GEMMs read
+ * d->q8 (or a store built here when NULL) and the decoder runs on ps
+ * itself (no fake-quantized shadow copy). ES_ERR_NOMEM. */
 es_status es_s2s_qat_new(es_s2s_qat **out, const es_params *ps, const es_qat_config *qc,
                          const es_s2s_qat_dims *d, es_error *err);
 void es_s2s_qat_free(es_s2s_qat *q);

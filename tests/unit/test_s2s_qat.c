@@ -3,13 +3,19 @@
  *  1. a tiny ByteTransformer + merged-attention model trains with a "qat"
  *     block through es_s2s_train unchanged (QAT from step 30); the counters
  *     and EMA ranges are carried in the registries;
- *  2. gradient check of the QAT forward: with the fake-quants frozen to
- *     their straight-through surrogates, central differences over decoder
- *     parameters match es_s2s_backward (the STE gradient);
- *  3. `export --int8` (es_s2s_model_export_int8): the int8 folder's
+ *     (decoder points and the encoder's qat.enc_act_range);
+ *  2. gradient check of the QAT forward: with the fake-quants of decoder
+ *     and encoder frozen to their straight-through surrogates, central
+ *     differences over decoder AND encoder parameters match es_s2s_backward
+ *     (the STE gradient);
+ *  3. `export --int8` (es_s2s_model_export_int8): the int8 folder's encoder
+ *     output (integer encoder GEMMs) equals the fake-quant eval encoder's
+ *     within a few LSB of the decoder's uint8 grid for it, its
  *     teacher-forced logits (integer GEMMs) equal the fake-quant eval
  *     forward's within a few LSB of the logits' uint8 grid, greedy outputs
- *     are identical, beam / uint8 beam agree;
+ *     are identical, beam / uint8 beam agree; through the public session
+ *     API (int8-only model: float copies of the integer matrices dropped)
+ *     greedy and beam outputs equal the workspace path's;
  *  4. a G2P-shaped model's int8 file is <= 0.3 × its fp32 file;
  *  5. hostile int8 files (bad scale shape, wrong dtypes, bad scale values,
  *     missing scales, I8 bias) are refused with messages naming the tensor.
@@ -20,6 +26,7 @@
 #include "io/fileio.h"
 #include "io/weights.h"
 #include "model/byte_seq2seq.h"
+#include "model/model_internal.h"
 #include "quant/s2s_qat.h"
 #include "train/seq2seq_data.h"
 
@@ -110,7 +117,8 @@ static void grad_check(es_s2s_model *m, const word *w) {
     size_t sl[2] = {(size_t)w[0].n, (size_t)w[1].n};
     es_rng rng;
     es_rng_seed(&rng, 3);
-    REQUIRE(es_s2s_qat_freeze(es_s2s_ws_qat(ws), pd, 1, &e) == ES_OK, "%s", e.msg);
+    es_params *pe = es_s2s_model_enc_params(m);
+    REQUIRE(es_s2s_ws_qat_freeze(ws, 1, &e) == ES_OK, "%s", e.msg);
     REQUIRE(es_s2s_forward(ws, m, src, sl, tgt, sl, B, 1, &rng, &e) == ES_OK, "%s", e.msg);
     int rows;
     es_s2s_logits(ws, &rows, NULL);
@@ -122,14 +130,16 @@ static void grad_check(es_s2s_model *m, const word *w) {
     es_params_zero_grad(pd);
     es_params_zero_grad(es_s2s_model_enc_params(m));
     REQUIRE(es_s2s_backward(ws, m, &e) == ES_OK, "%s", e.msg);
-    double worst = 0.0;
-    int n_checked = 0, n_bad = 0;
-    for (int i = 0; i < pd->n; i++) {
-        const es_param *p = &pd->p[i];
-        if (!strncmp(p->name, "dec.qat.", 8)) continue;
+    double worst = 0.0, worst_enc = 0.0;
+    int n_checked = 0, n_bad = 0, n_enc = 0;
+    for (int ri = 0; ri < 2; ri++) {
+    es_params *ps = ri ? pe : pd;
+    for (int i = 0; i < ps->n; i++) {
+        const es_param *p = &ps->p[i];
+        if (!strncmp(p->name, "dec.qat.", 8) || !strncmp(p->name, "qat.", 4)) continue;
         for (int k = 0; k < 3; k++) {
             size_t j = (size_t)(k * 7919 + i * 31) % p->numel;
-            float *v = pd->data + p->offset + j;
+            float *v = ps->data + p->offset + j;
             float v0 = *v, h = 1e-2f * (fabsf(v0) > 1.0f ? fabsf(v0) : 1.0f);
             *v = v0 + h;
             REQUIRE(es_s2s_forward(ws, m, src, sl, tgt, sl, B, 1, &rng, &e) == ES_OK, "%s", e.msg);
@@ -138,26 +148,30 @@ static void grad_check(es_s2s_model *m, const word *w) {
             REQUIRE(es_s2s_forward(ws, m, src, sl, tgt, sl, B, 1, &rng, &e) == ES_OK, "%s", e.msg);
             double lm = proj_loss(ws, R, V);
             *v = v0;
-            double fd = (lp - lm) / (2.0 * (double)h), g = pd->grad[p->offset + j];
+            double fd = (lp - lm) / (2.0 * (double)h), g = ps->grad[p->offset + j];
             double rel = fabs(fd - g) / (fabs(fd) + fabs(g) + 1e-2);
             worst = rel > worst ? rel : worst;
+            if (ri) worst_enc = rel > worst_enc ? rel : worst_enc;
             n_checked++;
+            n_enc += ri;
             if (rel > 2e-2) {
                 n_bad++;
                 fprintf(stderr, "  %s[%zu]: fd %.6g grad %.6g\n", p->name, j, fd, g);
             }
         }
     }
-    printf("  STE gradient check (frozen surrogate): %d decoder entries, worst rel err %.2e\n",
-           n_checked, worst);
+    }
+    printf("  STE gradient check (frozen surrogate): %d entries (%d encoder), worst rel err %.2e "
+           "(encoder %.2e)\n", n_checked, n_enc, worst, worst_enc);
     CHECK(n_bad == 0, "%d of %d gradient entries off", n_bad, n_checked);
-    REQUIRE(es_s2s_qat_freeze(es_s2s_ws_qat(ws), pd, 0, &e) == ES_OK, "%s", e.msg);
+    REQUIRE(es_s2s_ws_qat_freeze(ws, 0, &e) == ES_OK, "%s", e.msg);
     free(R);
     es_s2s_ws_free(ws);
 }
 
 /* Teacher-forced logits of words w[0..n) on model m into out (rows, V). */
-static int tf_logits(es_s2s_model *m, const word *w, int n, float *out, int32_t *tg, int *int8) {
+static int tf_logits(es_s2s_model *m, const word *w, int n, float *out, int32_t *tg, int *int8,
+                     float *enc, size_t *enc_rows, int *enc8) {
     es_error e;
     es_s2s_ws *ws = NULL;
     REQUIRE(es_s2s_ws_new(&ws, m, n, 1, 0, NULL, &e) == ES_OK, "%s", e.msg);
@@ -176,6 +190,9 @@ static int tf_logits(es_s2s_model *m, const word *w, int n, float *out, int32_t 
     memcpy(out, lg, (size_t)rows * (size_t)es_s2s_model_vocab(m) * sizeof(float));
     memcpy(tg, y, (size_t)rows * sizeof(int32_t));
     *int8 = es_s2s_qat_int8_ran(es_s2s_ws_qat(ws));
+    *enc8 = es_s2s_ws_enc_int8_ran(ws);
+    const float *eo = es_s2s_ws_enc_output(ws, enc_rows);
+    memcpy(enc, eo, *enc_rows * 16 * sizeof(float)); /* encoder width 16 */
     es_s2s_ws_free(ws);
     return rows;
 }
@@ -203,6 +220,37 @@ static void decode_all(es_s2s_model *m, const word *w, int n, int method, int qb
     }
     es_bbeam_ws_free(&bw);
     es_s2s_ws_free(ws);
+}
+
+/* The same decoding through the public API on folder dir (an int8 export
+ * loads int8-only: float copies of its integer matrices dropped). */
+static void decode_session(const char *dir, const word *w, int n, int method, int32_t (*ids)[8],
+                           int *lens, int *int8_only) {
+    es_error e;
+    es_model *md = NULL;
+    es_load_params lp = es_load_params_default();
+    REQUIRE(es_model_load(&md, dir, &lp, &e) == ES_OK, "%s", e.msg);
+    *int8_only = es_s2s_model_is_int8_only(md->impl);
+    es_session_params sp = es_session_params_default();
+    sp.max_batch = 4;
+    sp.n_threads = 1;
+    es_session *ss = NULL;
+    REQUIRE(es_session_new(&ss, md, &sp, &e) == ES_OK, "%s", e.msg);
+    es_gen_params gp = es_gen_params_default();
+    gp.method = method;
+    gp.num_beams = method == ES_DECODE_BEAM ? 4 : 1;
+    gp.max_new_tokens = 7;
+    for (int i = 0; i < n; i++) {
+        int32_t src[MAXW];
+        for (int k = 0; k < w[i].n; k++) src[k] = w[i].s[k];
+        es_gen_result r;
+        REQUIRE(es_session_generate(ss, &r, src, w[i].n, &gp) == ES_OK, "%s",
+                es_session_errmsg(ss));
+        lens[i] = r.hyps[0].n_ids < 8 ? r.hyps[0].n_ids : 8;
+        memcpy(ids[i], r.hyps[0].ids, (size_t)lens[i] * sizeof(int32_t));
+    }
+    es_session_free(ss);
+    es_model_free(md);
 }
 
 static int n_same(int32_t (*a)[8], const int *la, int32_t (*b)[8], const int *lb, int n) {
@@ -370,6 +418,13 @@ int main(void) {
         ranges_ok &= lo <= 0.0f && hi >= 0.0f && hi - lo > 1e-3f;
     }
     CHECK(ranges_ok, "activation ranges not tracked");
+    int enc_ok = es_params_find(pe, "qat.enc_act_range") >= 0;
+    for (int k = 0; enc_ok && k < 4 * c.enc.n_layers; k++) {
+        float lo = param(pe, "qat.enc_act_range", 2 * (size_t)k);
+        float hi = param(pe, "qat.enc_act_range", 2 * (size_t)k + 1);
+        enc_ok &= lo <= 0.0f && hi >= 0.0f && hi - lo > 1e-3f;
+    }
+    CHECK(enc_ok, "encoder activation ranges (qat.enc_act_range) not tracked");
 
     /* 2. STE gradient check on the trained model */
     grad_check(m, tr);
@@ -387,10 +442,33 @@ int main(void) {
     float *lq = malloc((size_t)NTEST * 7 * (size_t)V * sizeof(float));
     float *li = malloc((size_t)NTEST * 7 * (size_t)V * sizeof(float));
     int32_t *yq = malloc((size_t)NTEST * 7 * sizeof(int32_t)), *yi = malloc((size_t)NTEST * 7 * sizeof(int32_t));
-    int q8 = -1, i8 = -1;
-    int rows = tf_logits(mq, te, NTEST, lq, yq, &q8);
-    int rows_i = tf_logits(mi, te, NTEST, li, yi, &i8);
+    int q8 = -1, i8 = -1, qe8 = -1, ie8 = -1;
+    static float eq[NTEST * 8 * 16], ei[NTEST * 8 * 16];
+    size_t erq = 0, eri = 0;
+    int rows = tf_logits(mq, te, NTEST, lq, yq, &q8, eq, &erq, &qe8);
+    int rows_i = tf_logits(mi, te, NTEST, li, yi, &i8, ei, &eri, &ie8);
     CHECK(rows == rows_i && q8 == 0 && i8 == 1, "rows %d/%d, integer path %d/%d", rows, rows_i, q8, i8);
+    CHECK(erq == eri && erq > 0 && qe8 == 0 && ie8 == 1, "encoder rows %zu/%zu, integer path %d/%d",
+          erq, eri, qe8, ie8);
+    {
+        /* the encoder output in LSB of the grid the decoder quantizes it on */
+        float elo = param(pd, "dec.qat.act_range", 2 * ES_S2SQ_ENC);
+        float ehi = param(pd, "dec.qat.act_range", 2 * ES_S2SQ_ENC + 1);
+        es_qparams g = es_qparams_from_range(elo, ehi);
+        double emax = 0.0;
+        int code_diff = 0;
+        for (size_t k = 0; k < erq * 16; k++) {
+            double d = fabs((double)eq[k] - (double)ei[k]);
+            emax = d > emax ? d : emax;
+            int dc = abs((int)es_quant_u8(eq[k], &g) - (int)es_quant_u8(ei[k], &g));
+            code_diff = dc > code_diff ? dc : code_diff;
+        }
+        printf("  int8 vs fake-quant encoder output: max |diff| %.3g = %.3f LSB of its uint8 grid "
+               "(scale %.4g); max code difference %d\n", emax, emax / g.scale, (double)g.scale,
+               code_diff);
+        CHECK(emax <= 3.0 * g.scale && code_diff <= 3, "encoder output differs by %.3f LSB",
+              emax / g.scale);
+    }
     double lo = INFINITY, hi = -INFINITY, maxd = 0.0;
     for (int r = 0; r < rows; r++) {
         if (yq[r] < 0) continue;
@@ -420,6 +498,19 @@ int main(void) {
     CHECK(sg == NTEST, "greedy outputs differ on %d inputs", NTEST - sg);
     CHECK(sb >= NTEST - 1, "beam outputs differ on %d inputs", NTEST - sb);
     CHECK(su >= NTEST * 9 / 10, "uint8 beam differs on %d inputs", NTEST - su);
+    {
+        static int32_t s1[NTEST][8], s2[NTEST][8];
+        static int m1[NTEST], m2[NTEST];
+        int only = 0;
+        decode_all(mi, te, NTEST, ES_DECODE_GREEDY, 0, g1, n1);
+        decode_session(idir, te, NTEST, ES_DECODE_GREEDY, s1, m1, &only);
+        decode_session(idir, te, NTEST, ES_DECODE_BEAM, s2, m2, &only);
+        int ssg = n_same(g1, n1, s1, m1, NTEST), ssb = n_same(g2, n2, s2, m2, NTEST);
+        printf("  int8 session (int8-only model %d) = int8 workspace: greedy %d/%d, beam 4 %d/%d\n",
+               only, ssg, NTEST, ssb, NTEST);
+        CHECK(only == 1 && ssg == NTEST && ssb == NTEST, "session path differs (int8-only %d)",
+              only);
+    }
     free(lq);
     free(li);
     free(yq);
