@@ -640,9 +640,36 @@ es_status es_t5_spam_evaluate(es_t5_spam_eval *out, es_session *s, const es_toke
 
 #define UNKNOWN_SYMBOL (-1) /* matches no reference (metrics_g2p.h) */
 
+es_status es_t5_g2p_word_mask(bool *word_mask, const es_cmudict *d, es_split split,
+                              double fraction, uint64_t seed, es_error *err) {
+    size_t n = 0;
+    for (size_t w = 0; w < d->n_words; w++) {
+        word_mask[w] = false;
+        n += d->words[w].split == split;
+    }
+    uint64_t *keys = es_calloc(n ? n : 1, sizeof *keys);
+    int32_t *strata = es_calloc(n ? n : 1, sizeof *strata);
+    bool *chosen = es_calloc(n ? n : 1, sizeof *chosen);
+    es_status st = ES_OK;
+    if (!keys || !strata || !chosen) st = es_errf(err, ES_ERR_NOMEM, "g2p subset: out of memory");
+    size_t k = 0;
+    for (size_t w = 0; !st && w < d->n_words; w++)
+        if (d->words[w].split == split)
+            keys[k++] = es_t5_subset_key(seed, d->text + d->words[w].upper, d->words[w].len);
+    if (!st) st = es_t5_select_fraction(chosen, keys, strata, n, 1, fraction, err);
+    k = 0;
+    for (size_t w = 0; !st && w < d->n_words; w++)
+        if (d->words[w].split == split) word_mask[w] = chosen[k++];
+    es_free(keys);
+    es_free(strata);
+    es_free(chosen);
+    return st;
+}
+
 es_status es_t5_g2p_evaluate(es_g2p_eval *out, es_session *s, const es_tokenizer *tok,
-                             const es_cmudict *d, es_split split, const es_gen_params *gp,
-                             size_t max_words, es_g2p_word_fn fn, void *user, es_error *err) {
+                             const es_cmudict *d, es_split split, const bool *word_mask,
+                             const es_gen_params *gp, size_t max_words, es_g2p_word_fn fn,
+                             void *user, es_error *err) {
     memset(out, 0, sizeof *out);
     if (!s || !tok || !d || !gp) return es_errf(err, ES_ERR_ARG, "g2p eval: NULL argument");
     size_t max_prons = 1;
@@ -664,6 +691,7 @@ es_status es_t5_g2p_evaluate(es_g2p_eval *out, es_session *s, const es_tokenizer
     for (size_t w = 0; !st && w < d->n_words && (!max_words || done < max_words); w++) {
         const es_cmu_word *x = &d->words[w];
         if (split != ES_SPLIT_COUNT && x->split != split) continue;
+        if (word_mask && !word_mask[w]) continue;
         in.n = 0;
         tb_put(&in, ES_T5_G2P_PREFIX, strlen(ES_T5_G2P_PREFIX));
         tb_put(&in, d->text + x->lower, x->len);

@@ -82,12 +82,21 @@ es_status es_t5_spam_evaluate(es_t5_spam_eval *out, es_session *s, const es_toke
                               size_t max_body, double *scores, es_error *err);
 
 /* G2P evaluation of a T5 model (tokenizer tok): every word of `split`
- * (max_words > 0: the first that many), input ES_T5_G2P_PREFIX + lower-case
+ * (word_mask != NULL: only words w with word_mask[w], d->n_words entries;
+ * max_words > 0: the first that many), input ES_T5_G2P_PREFIX + lower-case
  * word, generated with gp; the decoded text is split at spaces into
  * dictionary symbols (unknown ones match nothing, counted) and scored
  * against all variants. Same outputs and callback as es_g2p_evaluate. */
 es_status es_t5_g2p_evaluate(es_g2p_eval *out, es_session *s, const es_tokenizer *tok,
-                             const es_cmudict *d, es_split split, const es_gen_params *gp,
-                             size_t max_words, es_g2p_word_fn fn, void *user, es_error *err);
+                             const es_cmudict *d, es_split split, const bool *word_mask,
+                             const es_gen_params *gp, size_t max_words, es_g2p_word_fn fn,
+                             void *user, es_error *err);
+
+/* word_mask (d->n_words entries) of the seeded fraction subset of the
+ * words of `split`: the same keys and rule as `data t5-jsonl --task g2p
+ * --fraction F --seed S` (key of the upper-case word). ES_ERR_ARG for a
+ * bad fraction, ES_ERR_NOMEM. */
+es_status es_t5_g2p_word_mask(bool *word_mask, const es_cmudict *d, es_split split,
+                              double fraction, uint64_t seed, es_error *err);
 
 #endif

@@ -14,6 +14,7 @@
 #     here from `edgeseq score` log p(spam) - log p(ham) of the exported inputs (independent
 #     path: CLI scoring + awk Mann-Whitney), and accuracy agrees with the confusion matrix;
 #   - `eval --task g2p` prints WER/PER with and without stress (stress-removed <= with stress);
+#     `eval --fraction F --seed S` scores as many words as `data t5-jsonl --fraction F --seed S`;
 #   - usage errors exit 2.
 set -uo pipefail
 CLI="$1"; SRC="$2"; SHARED="$3"; BUILD="${4:-.}"
@@ -127,6 +128,10 @@ check 'awk -v a="$(jget "$ev" wer_no_stress)" -v b="$(jget "$ev" wer)" "BEGIN { 
 all="$("$CLI" eval -m "$M" --task g2p --data "$tmp/cmu" --split test --limit 100000 --threads 1 --json)"
 check '[ "$(sed -n "s/.*\"n_words\": \([0-9]*\).*/\1/p" <<<"$all")" = "$n_words" ]' \
   "eval scores $(sed -n "s/.*\"n_words\": \([0-9]*\).*/\1/p" <<<"$all") words, export has $n_words"
+
+half="$("$CLI" eval -m "$M" --task g2p --data "$tmp/cmu" --split test --fraction 0.5 --seed 1 --threads 1 --json)"
+check '[ "$(sed -n "s/.*\"n_words\": \([0-9]*\).*/\1/p" <<<"$half")" = "$n5" ]' \
+  "eval --fraction 0.5 scores $(sed -n "s/.*\"n_words\": \([0-9]*\).*/\1/p" <<<"$half") words, export --fraction 0.5 has $n5"
 
 # --- 5. usage errors ----------------------------------------------------------------------------
 "$CLI" data t5-jsonl --task nope --split test "$SPAM" >/dev/null 2>&1; rc=$?

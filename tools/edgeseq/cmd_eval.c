@@ -237,6 +237,8 @@ int cmd_eval(int argc, char **argv) {
     bool quantized = false;
     int beam = 0, limit = 0;
     int t5_max_src = 128, t5_max_body = 2048;
+    float t5_fraction = 1.0f;
+    uint64_t t5_seed = 1;
     const cli_opt opts[] = {
         {"model", 'm', CLI_STR, &model, 0, 0, "MODEL", "byte-classifier model folder", NULL},
         {"data", 0, CLI_STR, &data, 0, 0, "DIR",
@@ -260,6 +262,9 @@ int cmd_eval(int argc, char **argv) {
          "T5 spam: input tokens incl. </s> (default 128)", NULL},
         {"max-body", 0, CLI_INT, &t5_max_body, 0, 1 << 30, "N",
          "T5 spam: body bytes before the token cut (default 2048)", NULL},
+        {"fraction", 0, CLI_FLOAT, &t5_fraction, 1e-6, 1, "F",
+         "T5 g2p: seeded word subset of the split (data t5-jsonl rule; default 1)", NULL},
+        {"seed", 0, CLI_U64, &t5_seed, 0, 0, "N", "T5 g2p: seed of --fraction (default 1)", NULL},
     };
     const cli_help help = {
         "edgeseq eval -m MODEL --data DIR [--split test|dev|train] [--json] [--threads N]\n"
@@ -287,7 +292,8 @@ int cmd_eval(int argc, char **argv) {
     if (!model) return cli_usage("eval", "missing -m MODEL");
     if (eval_t5_is_t5(model)) {
         eval_t5_opts to = {model,   data ? data : "data", task,  split_name, errors_path, json,
-                           threads, beam,                limit, t5_max_src, t5_max_body};
+                           threads, beam,                limit, t5_max_src, t5_max_body,
+                           t5_fraction, t5_seed};
         return eval_t5_run(&to);
     }
     if (strcmp(task, "g2p") == 0) {

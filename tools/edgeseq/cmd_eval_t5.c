@@ -10,7 +10,8 @@
  *                recall / F1 at score >= 0 (the more likely label).
  *   --task g2p   every word of the split as "phonemes: word", greedy or
  *                --beam K generation, WER / PER with and without stress
- *                (metrics_g2p.c) against all variants.
+ *                (metrics_g2p.c) against all variants; --fraction F --seed S
+ *                scores the seeded word subset `data t5-jsonl` would pick.
  *
  * Times are model time only (wall and process CPU) and per item.
  */
@@ -121,9 +122,16 @@ static es_status run_g2p(const eval_t5_opts *o, es_split split, es_session *s,
         gp.method = ES_DECODE_GREEDY;
     }
     es_g2p_eval ev;
+    bool *mask = NULL;
+    if (!st && o->fraction < 1) {
+        mask = es_calloc(d->n_words ? d->n_words : 1, sizeof *mask);
+        st = mask ? es_t5_g2p_word_mask(mask, d, split, o->fraction, o->seed, err)
+                  : es_errf(err, ES_ERR_NOMEM, "out of memory");
+    }
     if (!st)
-        st = es_t5_g2p_evaluate(&ev, s, tok, d, split, &gp, (size_t)o->limit,
+        st = es_t5_g2p_evaluate(&ev, s, tok, d, split, mask, &gp, (size_t)o->limit,
                                 ef ? print_g2p_error : NULL, ef, err);
+    es_free(mask);
     if (ef && fclose(ef) != 0 && !st)
         st = es_errf(err, ES_ERR_IO, "%s: write failed", o->errors_path);
     es_cmudict_free(d);
@@ -137,8 +145,8 @@ static es_status run_g2p(const eval_t5_opts *o, es_split split, es_session *s,
         printf("{\"model\": ");
         cli_json_str(stdout, o->model, strlen(o->model));
         printf(", \"arch\": \"t5\", \"task\": \"g2p\", \"split\": \"%s\", \"n_words\": %zu, "
-               "\"limit\": %d, \"decoding\": \"%s\"",
-               es_split_name(split), n, o->limit, dec);
+               "\"limit\": %d, \"fraction\": %g, \"seed\": %llu, \"decoding\": \"%s\"",
+               es_split_name(split), n, o->limit, o->fraction, (unsigned long long)o->seed, dec);
         json_kv("wer", es_g2p_wer(a));
         json_kv("per", es_g2p_per(a));
         json_kv("wer_no_stress", es_g2p_wer(b));
@@ -152,8 +160,11 @@ static es_status run_g2p(const eval_t5_opts *o, es_split split, es_session *s,
         printf("}\n");
     } else {
         printf("model:      %s (T5)\n", o->model);
-        printf("data:       %s (CMUdict), split %s: %zu words%s\n", o->data, es_split_name(split),
+        printf("data:       %s (CMUdict), split %s: %zu words%s", o->data, es_split_name(split),
                n, o->limit > 0 ? " (--limit)" : "");
+        if (o->fraction < 1)
+            printf(" (--fraction %g --seed %llu)", o->fraction, (unsigned long long)o->seed);
+        printf("\n");
         printf("decoding:   %s, input \"phonemes: word\" (lower case)\n", dec);
         printf("WER:        %.4f%%  (%zu words wrong; stress removed: %.4f%%, %zu)\n",
                100 * es_g2p_wer(a), a->n_wrong, 100 * es_g2p_wer(b), b->n_wrong);

@@ -13,6 +13,8 @@ typedef struct eval_t5_opts {
     int threads, beam, limit;
     int max_src_len; /* spam: input tokens incl. </s> */
     int max_body;    /* spam: body bytes before the token cut */
+    double fraction; /* g2p: seeded word subset of the split (1 = all) */
+    uint64_t seed;
 } eval_t5_opts;
 
 /* True when dir loads as a T5 model (ES_ARCH_T5); false otherwise,
