@@ -5,6 +5,7 @@
 #   bash scripts/t5-transfer.sh prep              snapshot the pretrained model, init scratch, export data
 #   bash scripts/t5-transfer.sh train RUN...      fine-tune runs (RUN = TASK-PCT-INIT, e.g. spam-5-pt)
 #   bash scripts/t5-transfer.sh eval RUN...       dev + test metrics of RUN's dev-selected checkpoint
+#   bash scripts/t5-transfer.sh table             the RESULTS.md table from OUT
 #   bash scripts/t5-transfer.sh all               prep, the 8 runs (5% first), evals; PAR=N in parallel
 #
 # Environment: EDGESEQ (default /tmp/edgeseq-xfer, a frozen copy of build-t5xfer/edgeseq),
@@ -101,16 +102,43 @@ evaluate() {
     cat "$OUT/$run"/eval-*.json
 }
 
+jnum() { { sed -n "s/.*\"$2\": *\([-0-9.eE+]*\).*/\1/p" "$1" 2>/dev/null || true; } | head -1; }
+pct() { [ -n "$1" ] && awk -v x="$1" 'BEGIN { printf "%.2f%%", 100 * x }' || printf 'n/a'; }
+
+table() { # markdown rows of RESULTS.md from OUT/RUN/{curves.csv,eval-*.json}
+    echo "| task | labels | init | steps (epochs) | wall | best dev loss (step) | dev | test |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for run in "${RUNS[@]}"; do
+        local task pct init d="$OUT/$run"
+        IFS=- read -r task pct init <<<"$run"
+        local n; n=$(wc -l < "$OUT/data/$task-train$([ "$pct" = 5 ] && echo -5).jsonl")
+        local steps; steps=$(awk -F, 'NR > 1 && $1 > m { m = $1 } END { print m + 0 }' "$d/curves.csv" 2>/dev/null)
+        local ep; ep=$(awk -v s="$steps" -v n="$n" 'BEGIN { printf "%.2f", s * 16 / n }')
+        local wall; wall=$(awk -F, 'NR > 1 && $6 > m { m = $6 } END { printf "%d min %02d s", m / 60, m % 60 }' "$d/curves.csv" 2>/dev/null)
+        local best; best=$(awk -F, 'NR > 1 && $3 != "" && (b == "" || $3 < b) { b = $3; s = $1 } END { printf "%.4f (%d)", b, s }' "$d/curves.csv" 2>/dev/null)
+        local dev test
+        if [ "$task" = spam ]; then
+            dev="AUC $(jnum "$d/eval-dev.json" roc_auc)"
+            test="AUC **$(jnum "$d/eval-test.json" roc_auc)**, acc $(jnum "$d/eval-test.json" accuracy)"
+        else
+            dev="WER/PER no stress $(pct "$(jnum "$d/eval-dev.json" wer_no_stress)") / $(pct "$(jnum "$d/eval-dev.json" per_no_stress)")"
+            test="no stress **$(pct "$(jnum "$d/eval-test.json" wer_no_stress)")** / $(pct "$(jnum "$d/eval-test.json" per_no_stress)"); with stress $(pct "$(jnum "$d/eval-test.json" wer)") / $(pct "$(jnum "$d/eval-test.json" per)")"
+        fi
+        echo "| $task | $pct% ($n) | $init | $steps ($ep) | $wall | $best | $dev | $test |"
+    done
+}
+
 RUNS=(spam-5-pt spam-5-scratch g2p-5-pt g2p-5-scratch spam-100-pt spam-100-scratch g2p-100-pt g2p-100-scratch)
 cmd=${1:-all}; shift || true
 case "$cmd" in
     prep) prep ;;
     train) for r in "$@"; do train "$r"; done ;;
     eval) for r in "$@"; do evaluate "$r"; done ;;
+    table) table ;;
     all)
         prep
         printf '%s\n' "${RUNS[@]}" | xargs -P "${PAR:-1}" -I{} bash "$0" train {}
         printf '%s\n' "${RUNS[@]}" | xargs -P "${PAR:-1}" -I{} bash "$0" eval {}
         ;;
-    *) echo "usage: $0 prep | train RUN... | eval RUN... | all" >&2; exit 2 ;;
+    *) echo "usage: $0 prep | train RUN... | eval RUN... | table | all" >&2; exit 2 ;;
 esac
