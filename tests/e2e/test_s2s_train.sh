@@ -10,6 +10,8 @@
 #   - starting afresh over a checkpoint, a truncated train_state and an unknown
 #     train key are refused with one error line naming the problem;
 #   - an "init" config ("model": {}, both cases) continues from best/;
+#   - QAT ("qat" block on the init float model): 5 steps + --resume to 10
+#     equals 10 straight steps (the EMA ranges travel in the checkpoint);
 #   - `generate --json` and `eval --task g2p` work on the trained folder.
 set -uo pipefail
 CLI="$1"; SRC="$2"; BUILD="${4:-.}"
@@ -98,7 +100,24 @@ check '[ $rc = 0 ] && [ -s "$tmp/d/model.safetensors" ] && grep -q "from $A/best
   "init run: exit $rc, $(head -2 "$tmp/d.err")"
 check 'grep -q "cases both" "$tmp/d.err"' "both cases"
 
-# --- 5. the trained folder through generate and eval --------------------------------
+# --- 5. QAT from the float best (top-level "qat"): stop at 5, resume to 10 = straight 10
+qcfg() { cat <<JSON
+{"data": "$data", "out": "$1", "init": "$A/best", "cases": "lower", "eval_every": 10, "model": {},
+ "qat": {"weights": "per_channel", "activations": true, "ema_decay": 0.9, "start_step": 2},
+ "train": {"batch_size": 8, "max_steps": 10, "lr": 0.001, "schedule": "constant", "seed": 3,
+           "threads": 2, "log_every": 5}}
+JSON
+}
+qcfg "$tmp/q1" > "$tmp/q1.json"; qcfg "$tmp/q2" > "$tmp/q2.json"
+"$CLI" train "$tmp/q1.json" > /dev/null 2> "$tmp/q1.err"; rc1=$?
+"$CLI" train "$tmp/q2.json" --max-steps 5 > /dev/null 2> "$tmp/q2.err"; rc2=$?
+"$CLI" train "$tmp/q2.json" --resume > /dev/null 2>> "$tmp/q2.err"; rc3=$?
+check '[ $rc1 = 0 ] && [ $rc2 = 0 ] && [ $rc3 = 0 ] && grep -q "QAT" "$tmp/q1.err"' \
+  "QAT runs: $rc1 $rc2 $rc3 $(tail -2 "$tmp/q2.err")"
+check 'grep -q "qat" "$tmp/q1/config.json" && cmp -s "$tmp/q1/model.safetensors" "$tmp/q2/model.safetensors"' \
+  "QAT: 5 steps + --resume to 10 must equal 10 straight steps (EMA ranges and counters in the checkpoint)"
+
+# --- 6. the trained folder through generate and eval --------------------------------
 js="$("$CLI" generate -m "$A" --json hello)"; rc=$?
 check '[ $rc = 0 ] && grep -q "\"text\": \"" <<<"$js"' "generate --json: $rc $js"
 ev="$("$CLI" eval -m "$A" --task g2p --data "$data" --split dev --json)"; rc=$?

@@ -37,8 +37,9 @@
  * The test split is never read here: selection uses dev only.
  *
  * Progress: a one-line bar on stderr when it is a terminal, else one log
- * line per report (suited to `nohup ... > train.log`). Ctrl-C stops after
- * the current step with a checkpoint; `--resume` continues it.
+ * line per report (suited to `nohup ... > train.log`). Ctrl-C or SIGTERM
+ * stops at the next progress report with a checkpoint; `--resume`
+ * continues it.
  *
  * Data parallel (docs/distributed.md): under mpirun/mpiexec/srun (or with
  * --mpi) every process trains a replica on its shard of each global batch;
@@ -511,7 +512,8 @@ int cmd_train(int argc, char **argv) {
         "last evaluated is OUT/last/. Keys: data, out, init (start from this model\n"
         "folder; \"model\" then {}), cases (\"lower\" or \"both\": input cases\n"
         "trained), eval_every (default 1000), eval_words (0 = all dev words), model\n"
-        "(seq2seq config.json; \"symbols\": null = the dictionary's list), train (as\n"
+        "(seq2seq config.json; \"symbols\": null = the dictionary's list), qat\n"
+        "(optional quantization-aware training, docs/quantization.md), train (as\n"
         "above without max_bytes; save_every defaults to eval_every).\n"
         "\n"
         "Both: unknown keys in \"train\" are errors; checkpoints OUT/step-N/ every\n"
@@ -664,10 +666,12 @@ int cmd_train(int argc, char **argv) {
             n_train, es_text_dataset_count(t.data, ES_SPLIT_DEV, -1), mc.max_bytes,
             (long long)cfg.p.max_steps, cfg.p.batch_size, out);
     signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
     if (dist) signal(SIGUSR1, on_sigint);
     es_example_source src = {.n = n_train, .array = ex};
     st = es_trainer_run(tr, &src, &err);
     signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     if (dist) signal(SIGUSR1, SIG_DFL);
     if (t.tty) fprintf(stderr, "\n");
     if (st == ES_ERR_CANCELLED) {

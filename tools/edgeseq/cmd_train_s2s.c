@@ -16,6 +16,10 @@
  *    "eval_words": 0,         dev words per evaluation (0 = all)
  *    "model": {...},          seq2seq config.json ("symbols": null or
  *                             absent = the dictionary's symbol list)
+ *    "qat": {...},            optional: quantization-aware training of the
+ *                             model, also of an "init" float model
+ *                             (es_s2s_qat_enable, src/quant/s2s_qat.h;
+ *                             docs/quantization.md)
  *    "train": {...}}          es_train_params keys as for the classifier
  *                             (cmd_train.c) except max_bytes;
  *                             save_every defaults to eval_every
@@ -37,6 +41,8 @@
 
 #include "io/fileio.h"
 #include "model/byte_seq2seq.h"
+#include "quant/byte_qat.h"
+#include "quant/s2s_qat.h"
 #include "train/ckpt.h"
 #include "train/data_cmudict.h"
 #include "train/g2p_eval.h"
@@ -57,6 +63,7 @@ typedef struct s2s_cfg {
     size_t eval_words;
     es_train_params p;
     int threads;
+    es_qat_config qat; /* top-level "qat" (enabled = 0 when absent) */
 } s2s_cfg;
 
 static void cfg_free(s2s_cfg *c) {
@@ -125,16 +132,19 @@ static int cfg_load(s2s_cfg *c, const char *path) {
             }
             if (!strcmp(key, "eval_every")) c->eval_every = i;
             else c->eval_words = (size_t)i;
+        } else if (!strcmp(key, "qat")) {
+            continue; /* parsed below (es_qat_config_from_json) */
         } else if (!strcmp(key, "model")) {
             model = val;
         } else if (!strcmp(key, "train")) {
             train = val;
         } else {
             rc = cli_fail("%s: unknown key '%s' (expected data, out, init, cases, eval_every, "
-                          "eval_words, model, train, comment)", path, key);
+                          "eval_words, model, qat, train, comment)", path, key);
             break;
         }
     }
+    if (!rc && es_qat_config_from_json(&c->qat, o, &err)) rc = cli_fail_err(&err);
     if (!rc && model && !json_object_is_type(model, json_type_object))
         rc = cli_fail("%s: \"model\" must be an object", path);
     if (!rc && c->init && model) {
@@ -470,6 +480,7 @@ int cmd_train_s2s(const char *cfg_path, const train_cli_opts *o) {
     size_t n_ex = 0;
     es_status st = es_cmudict_load(&r.dict, data, &err);
     if (!st) st = make_model(&m, &c, r.dict, cfg_path, &err);
+    if (!st && c.qat.enabled) st = es_s2s_qat_enable(&m, &c.qat, &err);
     if (!st)
         st = es_cmudict_examples(&ex, &n_ex, r.dict, ES_SPLIT_TRAIN, c.cases,
                                  (size_t)es_s2s_model_config(m)->max_out - 1, &err);
@@ -501,9 +512,10 @@ int cmd_train_s2s(const char *cfg_path, const train_cli_opts *o) {
             es_copy_file_atomic(p2, cfg_path, NULL);
     }
     char nb[32];
-    fprintf(stderr, "train: byte seq2seq (%s encoder)%s%s, %s parameters, %zu train examples (%zu "
+    fprintf(stderr, "train: byte seq2seq (%s encoder%s)%s%s, %s parameters, %zu train examples (%zu "
             "words, cases %s), dev %zu words, %lld steps of batch %d x %d, lr %g, threads %d, out %s\n",
-            es_byte_encoder_name(es_s2s_model_config(m)->enc.encoder), c.init ? " from " : "",
+            es_byte_encoder_name(es_s2s_model_config(m)->enc.encoder),
+            es_s2s_model_config(m)->enc.qat.enabled ? ", QAT" : "", c.init ? " from " : "",
             c.init ? c.init : "", cli_thousands(nb, sizeof nb, es_s2s_model_n_params(m)), n_ex,
             r.dict->n_words_split[ES_SPLIT_TRAIN], c.cases == ES_CMU_CASE_LOWER ? "lower" : "both",
             c.eval_words && c.eval_words < r.dict->n_words_split[ES_SPLIT_DEV]
