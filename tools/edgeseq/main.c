@@ -28,7 +28,7 @@ static const cli_command ES_CLI_COMMANDS[] = {
     {"score", cmd_score, "log-probability of a target text given an input"},
     {"init", cmd_init, "write a randomly initialised T5-Efficient model folder"},
     {"data", cmd_data, "fetch the real corpora; SpamAssassin split stats and lists"},
-    {"train", cmd_train, "train a byte classifier from a JSON config (dev-selected best, curves, resume)"},
+    {"train", cmd_train, "train a byte classifier or byte seq2seq (G2P) model from a JSON config (dev-selected best, curves, checkpoints, resume)"},
     {"eval", cmd_eval, "score a byte classifier on a data split: ROC-AUC, accuracy, F1, confusion"},
     {"classify", cmd_classify, "class probabilities of documents (files, stdin, --text) with a byte classifier"},
     {"grads", cmd_grads, "loss and every gradient of a T5 model for one batch (safetensors)"},
