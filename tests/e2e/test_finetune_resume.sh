@@ -2,7 +2,7 @@
 # test_finetune_resume.sh — an interrupted + resumed `edgeseq finetune` ends
 # with a model.safetensors byte-identical (sha256) to an uninterrupted run
 # with the same flags and seed, on the fixture model tiny-v11 (gated-gelu,
-# untied head) with dropout 0.1, gradient accumulation, several epochs:
+# untied head) with dropout 0.1, gradient accumulation, 4 epochs:
 #   a. Adafactor: uninterrupted reference (2 threads);
 #   b. SIGTERM once the first checkpoint exists: graceful stop (exit 1,
 #      "stopped at step N", checkpoint at that step), then --resume with
@@ -11,8 +11,8 @@
 #   d. --resume of a finished run changes nothing;
 #   e. AdamW + weight decay + linear schedule with warm-up (the lr depends
 #      on the step): reference vs SIGKILL + resume -> same bytes;
-#   f. a different run never matches (seed 6 differs from seed 5), so the
-#      comparison can fail;
+#   f. the comparison can fail: the Adafactor and AdamW models differ, and
+#      so do the checkpoint model at the kill and the final one;
 #   g. a checkpoint from other data (batch count) is refused with a message
 #      naming the checkpoint folder, and the folder is left as it was.
 #
@@ -36,37 +36,40 @@ cat >"$TMP/train.jsonl" <<'EOF'
 {"input": "colour: green", "target": "grün"}
 {"input": "colour: blue", "target": "blau"}
 {"input": "colour: black", "target": "schwarz"}
-{"input": "colour: white", "target": "weiß"}
 {"input": "number: one", "target": "eins"}
 {"input": "number: two", "target": "zwei"}
 {"input": "number: three", "target": "drei"}
-{"input": "number: four", "target": "vier"}
-{"input": "number: five", "target": "fünf"}
 {"input": "animal: dog", "target": "Hund"}
-{"input": "animal: cat", "target": "Katze"}
 EOF
-# 12 examples, batch 3, accumulation 2: 2 steps per epoch, 12 steps = 6 epochs
-AF=(-m "$M" --train "$TMP/train.jsonl" --steps 12 --batch 3 --accum 2 --dropout 0.1 --lr 3e-3
-    --save-every 3 --log-every 1 --eval-every 0 --seed 5)
-AW=(-m "$M" --train "$TMP/train.jsonl" --steps 12 --batch 4 --dropout 0.1 --optimizer adamw --lr 2e-3
-    --weight-decay 0.01 --schedule linear --warmup 4 --save-every 3 --log-every 1 --seed 5)
+# 8 examples, batch 2, accumulation 2: 2 steps per epoch, 8 steps = 4 epochs
+AF=(-m "$M" --train "$TMP/train.jsonl" --steps 8 --batch 2 --accum 2 --dropout 0.1 --lr 3e-3
+    --save-every 2 --log-every 1 --eval-every 0 --seed 5)
+AW=(-m "$M" --train "$TMP/train.jsonl" --steps 8 --batch 3 --dropout 0.1 --optimizer adamw --lr 2e-3
+    --weight-decay 0.01 --schedule linear --warmup 3 --save-every 2 --log-every 1 --seed 5)
 
-# Starts a run in the background, waits for its first checkpoint, sends
-# signal $2 and waits for the process. Sets $killed_at.
+# Starts a run in the background and single-steps it with SIGSTOP/SIGCONT
+# (10 ms slices) until its first checkpoint exists, so the signal $2 always
+# lands while the run is frozen mid-way (from the first checkpoint at step
+# 2 to the end there are 6 steps and 4 saves, far more than one slice);
+# then sends it, resumes the process and waits. Sets $killed_at (the
+# checkpoint at the signal) and $rc_killed.
 run_and_kill() { # OUT SIGNAL THREADS FLAGS...
   local out=$1 sig=$2 th=$3
   shift 3
   "$CLI" finetune "$@" --out "$out" -t "$th" >"$out.out" 2>"$out.err" &
   local pid=$!
-  for _ in $(seq 1 600); do
+  for _ in $(seq 1 3000); do
+    kill -STOP $pid 2>/dev/null || break
     [ -s "$out/checkpoint" ] && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.05
+    kill -CONT $pid 2>/dev/null
+    sleep 0.01
   done
+  killed_at=$(cat "$out/checkpoint" 2>/dev/null)
+  cp "$out/$killed_at/model.safetensors" "$out.killed.safetensors" 2>/dev/null
   kill -"$sig" $pid 2>/dev/null
+  kill -CONT $pid 2>/dev/null
   { wait $pid; } 2>/dev/null
   rc_killed=$?
-  killed_at=$(cat "$out/checkpoint" 2>/dev/null)
 }
 
 # a. reference
@@ -82,7 +85,8 @@ if grep -q 'stopped at step' "$TMP/b.err"; then
   ok
   expect "[ $rc_killed -eq 1 ]" "SIGTERM stop exited $rc_killed"
   st=$(sed -n 's/.*stopped at step \([0-9]*\).*/\1/p' "$TMP/b.err")
-  expect "[ '$killed_at' = \"step-\$(printf %08d $st)\" ]" "SIGTERM at step $st left checkpoint $killed_at"
+  expect "[ \"\$(cat '$TMP/b/checkpoint')\" = \"step-\$(printf %08d $st)\" ] && [ $st -lt 8 ]" \
+    "SIGTERM stop at step $st left checkpoint $(cat "$TMP/b/checkpoint")"
   expect "[ -s '$TMP/b/model.safetensors' ]" "SIGTERM stop wrote no model"
 else
   # the run ended before the signal arrived: the test cannot show anything
@@ -94,7 +98,7 @@ expect "[ $rc -eq 0 ]" "resume after SIGTERM exited $rc: $(tail -2 "$TMP/b2.err"
 expect "grep -q 'resumed at step' '$TMP/b2.err'" "no 'resumed at step' after SIGTERM"
 got=$(sha "$TMP/b/model.safetensors")
 expect "[ '$got' = '$ref' ]" "SIGTERM + resume: model differs from the uninterrupted run"
-echo "SIGTERM at $killed_at, resumed: $( [ "$got" = "$ref" ] && echo identical || echo DIFFERENT)"
+echo "SIGTERM after $killed_at, stopped at step ${st:-?}, resumed: $( [ "$got" = "$ref" ] && echo identical || echo DIFFERENT)"
 
 # c. SIGKILL -> resume
 run_and_kill "$TMP/c" KILL 2 "${AF[@]}"
@@ -109,7 +113,7 @@ echo "SIGKILL after $killed_at, resumed: $( [ "$got" = "$ref" ] && echo identica
 # d. resuming a finished run is a no-op
 "$CLI" finetune "${AF[@]}" --out "$TMP/c" -t 2 --resume >/dev/null 2>"$TMP/c3.err"
 expect "[ $? -eq 0 ] && [ \"\$(sha '$TMP/c/model.safetensors')\" = '$ref' ]" "resuming a finished run changed it"
-expect "grep -q 'resumed at step 12' '$TMP/c3.err'" "finished run: $(cat "$TMP/c3.err")"
+expect "grep -q 'resumed at step 8' '$TMP/c3.err'" "finished run: $(cat "$TMP/c3.err")"
 
 # e. AdamW with a step-dependent schedule
 "$CLI" finetune "${AW[@]}" --out "$TMP/wref" -t 2 >/dev/null 2>"$TMP/wref.err"
@@ -122,17 +126,18 @@ got=$(sha "$TMP/w/model.safetensors")
 expect "[ -n '$wref' ] && [ '$got' = '$wref' ]" "AdamW: resumed model differs from the uninterrupted run"
 echo "AdamW: killed after $killed_at, resumed: $( [ "$got" = "$wref" ] && echo identical || echo DIFFERENT)"
 
-# f. the comparison can fail: another seed gives other bytes
-"$CLI" finetune "${AF[@]}" --seed 6 --out "$TMP/f" -t 2 >/dev/null 2>&1
-expect "[ \"\$(sha '$TMP/f/model.safetensors')\" != '$ref' ]" "seed 6 gave the same model as seed 5"
+# f. the comparison can fail
+expect "[ -n '$wref' ] && [ '$wref' != '$ref' ]" "AdamW and Adafactor runs gave the same bytes"
+expect "[ -s '$TMP/w.killed.safetensors' ] && [ \"\$(sha '$TMP/w.killed.safetensors')\" != '$wref' ]" \
+  "the checkpoint model at the kill equals the final model (or is missing)"
 
 # g. a checkpoint of other data is refused and left alone
-head -9 "$TMP/train.jsonl" >"$TMP/small.jsonl"
+head -5 "$TMP/train.jsonl" >"$TMP/small.jsonl"
 before=$(cat "$TMP/c/checkpoint"; sha "$TMP/c/$(cat "$TMP/c/checkpoint")/optim.safetensors")
-"$CLI" finetune "${AF[@]}" --train "$TMP/small.jsonl" --steps 20 --out "$TMP/c" -t 1 --resume \
+"$CLI" finetune "${AF[@]}" --train "$TMP/small.jsonl" --steps 12 --out "$TMP/c" -t 1 --resume \
   >/dev/null 2>"$TMP/g.err"
 rc=$?
-expect "[ $rc -eq 1 ] && grep -q 'step-00000012: checkpoint does not match this run (written for other training data' '$TMP/g.err'" \
+expect "[ $rc -eq 1 ] && grep -q 'step-00000008: checkpoint does not match this run (written for other training data' '$TMP/g.err'" \
   "foreign checkpoint: rc $rc $(cat "$TMP/g.err")"
 after=$(cat "$TMP/c/checkpoint"; sha "$TMP/c/$(cat "$TMP/c/checkpoint")/optim.safetensors")
 expect "[ '$before' = '$after' ] && [ \"\$(sha '$TMP/c/model.safetensors')\" = '$ref' ]" \
