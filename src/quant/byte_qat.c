@@ -60,6 +60,7 @@ struct es_byte_qat {
     uint8_t *tu8[MAX_TPTS][2];              /* uint8 codes (integer path) */
     int32_t *tacc;                          /* (rows1, max(2D, F)) */
     size_t tacc_cap;
+    int16_t *ta16;                          /* (4, max(D, F)) widened activation rows */
     /* frozen surrogate (gradient checks) */
     int frozen;
     float *delta;                           /* (ps.total) FQ(W0) − W0 on weights */
@@ -254,6 +255,7 @@ es_status es_byte_qat_ws_alloc(es_byte_ws *ws, es_error *err) {
         if (int8) {
             q->tacc_cap = rows1 * (size_t)ES_MAX(2 * D, F);
             q->tacc = zalloc(q->tacc_cap, sizeof(int32_t), &s, err);
+            q->ta16 = zalloc(4 * (size_t)ES_MAX(D, F), sizeof(int16_t), &s, err);
         }
     }
     if (c->encoder != ES_BYTE_QRNN || !q->npts) return s;
@@ -299,6 +301,7 @@ void es_byte_qat_ws_free(es_byte_ws *ws) {
             es_free_aligned(q->tx0[pt][sl]);
         }
     es_free_aligned(q->tacc);
+    es_free_aligned(q->ta16);
     es_free_aligned(q->delta);
     es_free_aligned(q);
     ws->qat = NULL;
@@ -434,7 +437,7 @@ static int in_range(float x, const es_qparams *g) { return x >= g->lo && x <= g-
 static void tf_quant_slot(es_byte_qat *q, int pt, int sl, const float *x, size_t n,
                           const es_qparams *g) {
     if (q->tu8[pt][sl]) {
-        es_quant_act_u8(q->tu8[pt][sl], x, n, g);
+        es_qat_quant_u8(q->tu8[pt][sl], x, n, g);
         return;
     }
     float *y = q->txq[pt][sl];
@@ -525,14 +528,18 @@ void es_byte_qat_tf_linear(es_byte_ws *ws, int pt, int slot, int widx, int row0,
     const int8_t *w8 = st->w8[widx] + (size_t)row0 * (size_t)K;
     const float *sw = st->sw[widx] + row0;
     const int32_t *wsum = st->wsum[widx] + row0;
-    es_kern()->qgemm_nt(ws->pool, q->tacc, M, q->tu8[pt][slot], K, w8, K, N, M, K, 0);
+    es_qat_qgemm(ws->pool, q->tacc, q->tu8[pt][slot], w8, N, M, K, q->ta16);
     const es_qparams *g = &q->tqp[pt];
     for (int r = 0; r < N; r++) {
         const int32_t *a = q->tacc + (size_t)r * (size_t)M;
         float *yr = y + (size_t)r * (size_t)M;
         /* exact integer dot product minus the zero-point term, one rounding */
-        for (int k = 0; k < M; k++)
-            yr[k] = (float)(a[k] - g->zp * wsum[k]) * (g->scale * sw[k]) + (b ? b[k] : 0.0f);
+        if (b)
+            for (int k = 0; k < M; k++)
+                yr[k] = (float)(a[k] - g->zp * wsum[k]) * (g->scale * sw[k]) + b[k];
+        else
+            for (int k = 0; k < M; k++)
+                yr[k] = (float)(a[k] - g->zp * wsum[k]) * (g->scale * sw[k]) + 0.0f;
     }
 }
 
@@ -661,6 +668,136 @@ es_status es_params_drop_floats(es_params *ps, int (*drop)(const es_params *ps, 
     ps->data = data;
     ps->total = total;
     return ES_OK;
+}
+
+/* ---- integer kernels ---------------------------------------------------------- */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define QAT_X86 1
+
+/* The table picked an AVX2-or-better variant only if the CPU has AVX2. */
+static int qat_simd(void) { return es_kern()->qgemm_nt != es_qgemm_nt_ref; }
+
+__attribute__((target("avx2"))) static inline int32_t qat_hsum8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+__attribute__((target("avx2"))) static inline __m256i qat_w16(const int8_t *p) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+/* R (1..4) activation rows A (int16, rows of K) × every weight row, two
+ * weight rows per pass: 2R int32 accumulators of vpmaddwd sums (exact:
+ * |a·w| <= 255·128, pairs summed in int32). */
+__attribute__((target("avx2"), always_inline)) static inline void
+qat_rows(int32_t *C, int ldc, const int16_t *A, const int R, const int8_t *B, int N, int K) {
+    const int K16 = K & ~15;
+    int n = 0;
+    for (; n + 2 <= N; n += 2) {
+        const int8_t *b0 = B + (size_t)n * (size_t)K, *b1 = b0 + K;
+        __m256i s0[4], s1[4];
+        for (int r = 0; r < R; r++) s0[r] = s1[r] = _mm256_setzero_si256();
+        for (int k = 0; k < K16; k += 16) {
+            __m256i w0 = qat_w16(b0 + k), w1 = qat_w16(b1 + k);
+            for (int r = 0; r < R; r++) {
+                __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(A + (size_t)r * K + k));
+                s0[r] = _mm256_add_epi32(s0[r], _mm256_madd_epi16(a, w0));
+                s1[r] = _mm256_add_epi32(s1[r], _mm256_madd_epi16(a, w1));
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            const int16_t *a = A + (size_t)r * K;
+            int32_t t0 = qat_hsum8(s0[r]), t1 = qat_hsum8(s1[r]);
+            for (int k = K16; k < K; k++) {
+                t0 += (int32_t)a[k] * b0[k];
+                t1 += (int32_t)a[k] * b1[k];
+            }
+            C[(size_t)r * ldc + n] = t0;
+            C[(size_t)r * ldc + n + 1] = t1;
+        }
+    }
+    for (; n < N; n++) {
+        const int8_t *b0 = B + (size_t)n * (size_t)K;
+        for (int r = 0; r < R; r++) {
+            const int16_t *a = A + (size_t)r * K;
+            __m256i s0 = _mm256_setzero_si256();
+            for (int k = 0; k < K16; k += 16)
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(
+                         _mm256_loadu_si256((const __m256i *)(const void *)(a + k)), qat_w16(b0 + k)));
+            int32_t t0 = qat_hsum8(s0);
+            for (int k = K16; k < K; k++) t0 += (int32_t)a[k] * b0[k];
+            C[(size_t)r * ldc + n] = t0;
+        }
+    }
+}
+
+__attribute__((target("avx2"))) static void qat_qgemm_avx2(int32_t *C, const uint8_t *A,
+                                                           const int8_t *B, int M, int N, int K,
+                                                           int16_t *a16) {
+    for (int r0 = 0; r0 < M; r0 += 4) {
+        int R = M - r0 < 4 ? M - r0 : 4;
+        for (int r = 0; r < R; r++) /* widen the activation rows once */
+            for (int k = 0; k < K; k++) a16[(size_t)r * K + k] = A[(size_t)(r0 + r) * K + k];
+        int32_t *c = C + (size_t)r0 * (size_t)N;
+        switch (R) { /* constant R: the row loops unroll into registers */
+        case 4: qat_rows(c, N, a16, 4, B, N, K); break;
+        case 3: qat_rows(c, N, a16, 3, B, N, K); break;
+        case 2: qat_rows(c, N, a16, 2, B, N, K); break;
+        default: qat_rows(c, N, a16, 1, B, N, K); break;
+        }
+    }
+}
+
+/* floor(x/s + 0.5) + zp clamped to [0, 255] (NaN → 0), as es_quant_u8:
+ * IEEE division, add and floor give the scalar bits in every lane. */
+__attribute__((target("avx2"))) static void qat_quant_avx2(uint8_t *y, const float *x, size_t n,
+                                                           const es_qparams *q) {
+    const __m256 s = _mm256_set1_ps(q->scale), half = _mm256_set1_ps(0.5f);
+    const __m256 zp = _mm256_set1_ps((float)q->zp), lo = _mm256_setzero_ps();
+    const __m256 hi = _mm256_set1_ps(255.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i c[4];
+        for (int j = 0; j < 4; j++) {
+            __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i + 8 * (size_t)j), s);
+            v = _mm256_add_ps(_mm256_floor_ps(_mm256_add_ps(v, half)), zp);
+            v = _mm256_min_ps(_mm256_max_ps(v, lo), hi); /* max(NaN, 0) = 0 */
+            c[j] = _mm256_cvtps_epi32(v);
+        }
+        __m256i p = _mm256_packus_epi16(_mm256_packus_epi32(c[0], c[1]),
+                                        _mm256_packus_epi32(c[2], c[3]));
+        _mm256_storeu_si256((__m256i *)(void *)(y + i), _mm256_permutevar8x32_epi32(p, perm));
+    }
+    for (; i < n; i++) y[i] = es_quant_u8(x[i], q);
+}
+#endif
+
+void es_qat_qgemm(es_pool *pool, int32_t *C, const uint8_t *A, const int8_t *B, int M, int N,
+                  int K, int16_t *a16) {
+    if (M <= 0 || N <= 0) return;
+#ifdef QAT_X86
+    if (M <= 32 && K > 0 && a16 && qat_simd()) {
+        qat_qgemm_avx2(C, A, B, M, N, K, a16);
+        return;
+    }
+#endif
+    (void)a16;
+    es_kern()->qgemm_nt(pool, C, N, A, K, B, K, M, N, K, 0);
+}
+
+void es_qat_quant_u8(uint8_t *y, const float *x, size_t n, const es_qparams *q) {
+#ifdef QAT_X86
+    if (qat_simd()) {
+        qat_quant_avx2(y, x, n, q);
+        return;
+    }
+#endif
+    es_quant_act_u8(y, x, n, q);
 }
 
 /* ---- export ------------------------------------------------------------------ */

@@ -180,4 +180,19 @@ void es_qweights_free(es_qweights *q);
 es_status es_params_drop_floats(es_params *ps, int (*drop)(const es_params *ps, int i),
                                 size_t *freed_bytes, es_error *err);
 
+
+/* ---- integer kernels of the QAT int8 paths -----------------------------------
+ * C (M, N) = A (M, K)·B (N, K)ᵀ: A uint8 codes, B int8 codes (both rows of
+ * K), C int32 (rows of N). Exact, so it equals the kernel table's qgemm_nt
+ * bit for bit. M <= 32 (decoding steps, one word's encoder rows) runs an
+ * AVX2 multi-row kernel when the CPU has it, without threads: each weight
+ * row is widened once per 4 activation rows, the activation rows once per
+ * call (the table kernel widens both for every row pair); larger M goes to
+ * the table kernel (rows over the pool). a16: scratch of 4·K int16. */
+void es_qat_qgemm(es_pool *pool, int32_t *C, const uint8_t *A, const int8_t *B, int M, int N,
+                  int K, int16_t *a16);
+/* uint8 codes of x (n): the codes of es_quant_act_u8 (same IEEE operations,
+ * 8 lanes at a time when the CPU has AVX2). */
+void es_qat_quant_u8(uint8_t *y, const float *x, size_t n, const es_qparams *q);
+
 #endif

@@ -55,6 +55,7 @@ struct es_s2s_qat {
     es_qweights *own;
     int32_t *acc;
     size_t acc_cap;
+    int16_t *a16;                 /* (4, max(D, De, F)) widened activation rows */
 };
 
 int es_s2s_qat_n_points(int n_layers) { return 2 + 4 * n_layers; }
@@ -140,6 +141,7 @@ es_status es_s2s_qat_new(es_s2s_qat **out, const es_params *ps, const es_qat_con
         int wide = ES_MAX(ES_MAX(d->D, d->F), d->V);
         q->acc_cap = rmax * (size_t)wide;
         q->acc = zalloc(q->acc_cap, sizeof(int32_t), &s, err);
+        q->a16 = zalloc(4 * (size_t)ES_MAX(ES_MAX(d->D, d->De), d->F), sizeof(int16_t), &s, err);
     }
     if (s) {
         es_s2s_qat_free(q);
@@ -161,6 +163,7 @@ void es_s2s_qat_free(es_s2s_qat *q) {
     }
     es_qweights_free(q->own);
     es_free_aligned(q->acc);
+    es_free_aligned(q->a16);
     es_free_aligned(q);
 }
 
@@ -241,7 +244,7 @@ void es_s2s_qat_act(es_s2s_qat *q, int pt, const float *x, size_t n, int train) 
         return;
     }
     q->qp[pt] = es_qparams_from_range(range[0], range[1]);
-    if (q->int8) es_quant_act_u8(q->u8[pt], x, n, &q->qp[pt]);
+    if (q->int8) es_qat_quant_u8(q->u8[pt], x, n, &q->qp[pt]);
     else es_fq_act(q->xq[pt], x, n, &q->qp[pt]);
     q->has[pt] = 1;
 }
@@ -270,7 +273,7 @@ void es_s2s_qat_linear(es_s2s_qat *q, es_pool *pool, int pt, int widx, float *y,
         es_linear_forward(pool, y, xin(q, pt, x), W, b, N, K, M);
         return;
     }
-    es_kern()->qgemm_nt(pool, q->acc, M, q->u8[pt], K, q->st->w8[widx], K, N, M, K, 0);
+    es_qat_qgemm(pool, q->acc, q->u8[pt], q->st->w8[widx], N, M, K, q->a16);
     const es_qparams *g = &q->qp[pt];
     const float *sw = q->st->sw[widx];
     const int32_t *ws = q->st->wsum[widx];
@@ -278,8 +281,12 @@ void es_s2s_qat_linear(es_s2s_qat *q, es_pool *pool, int pt, int widx, float *y,
         const int32_t *a = q->acc + (size_t)r * (size_t)M;
         float *yr = y + (size_t)r * (size_t)M;
         /* exact integer dot product minus the zero-point term, one rounding */
-        for (int n = 0; n < M; n++)
-            yr[n] = (float)(a[n] - g->zp * ws[n]) * (g->scale * sw[n]) + (b ? b[n] : 0.0f);
+        if (b)
+            for (int n = 0; n < M; n++)
+                yr[n] = (float)(a[n] - g->zp * ws[n]) * (g->scale * sw[n]) + b[n];
+        else
+            for (int n = 0; n < M; n++)
+                yr[n] = (float)(a[n] - g->zp * ws[n]) * (g->scale * sw[n]) + 0.0f;
     }
 }
 

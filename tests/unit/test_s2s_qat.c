@@ -16,7 +16,9 @@
  *     are identical, beam / uint8 beam agree; through the public session
  *     API (int8-only model: float copies of the integer matrices dropped)
  *     greedy and beam outputs equal the workspace path's;
- *  4. a G2P-shaped model's int8 file is <= 0.3 × its fp32 file;
+ *  4. a G2P-shaped model's int8 file is <= 0.3 × its fp32 file; the int8
+ *     paths' kernels (es_qat_qgemm, es_qat_quant_u8) equal the reference
+ *     integer GEMM and quantizer bit for bit on ragged shapes;
  *  5. hostile int8 files (bad scale shape, wrong dtypes, bad scale values,
  *     missing scales, I8 bias) are refused with messages naming the tensor.
  */
@@ -25,6 +27,8 @@
 #include "decode/byte_beam.h"
 #include "io/fileio.h"
 #include "io/weights.h"
+#include "kern/kern.h"
+#include "quant/byte_qat.h"
 #include "model/byte_seq2seq.h"
 #include "model/model_internal.h"
 #include "quant/s2s_qat.h"
@@ -372,6 +376,47 @@ static void size_ratio(const char *tmp) {
     es_s2s_model_free(m);
 }
 
+/* es_qat_qgemm / es_qat_quant_u8 against the scalar references. */
+static void kernels_exact(void) {
+    es_rng r;
+    es_rng_seed(&r, 77);
+    enum { MM = 40, NN = 70, KK = 300 };
+    static uint8_t A[MM * KK];
+    static int8_t B[NN * KK];
+    static int32_t C1[MM * NN], C2[MM * NN];
+    static int16_t a16[4 * KK];
+    int bad = 0, cases = 0;
+    for (int it = 0; it < 300; it++) {
+        int M = 1 + (int)es_rng_below(&r, MM), N = 1 + (int)es_rng_below(&r, NN);
+        int K = 1 + (int)es_rng_below(&r, KK);
+        int extreme = it % 7 == 0;
+        for (int i = 0; i < M * K; i++) A[i] = extreme ? 255 : (uint8_t)es_rng_below(&r, 256);
+        for (int i = 0; i < N * K; i++)
+            B[i] = extreme ? (int8_t)-128 : (int8_t)((int)es_rng_below(&r, 256) - 128);
+        es_qat_qgemm(NULL, C1, A, B, M, N, K, a16);
+        es_qgemm_nt_ref(NULL, C2, N, A, K, B, K, M, N, K, 0);
+        bad += memcmp(C1, C2, (size_t)M * (size_t)N * sizeof(int32_t)) != 0;
+        cases++;
+    }
+    static float x[1000];
+    static uint8_t q1[1000], q2[1000];
+    int qbad = 0;
+    for (int it = 0; it < 50; it++) {
+        size_t n = 1 + es_rng_below(&r, 1000);
+        for (size_t i = 0; i < n; i++) x[i] = ((float)es_rng_uniform(&r) - 0.4f) * 8.0f;
+        x[0] = NAN;
+        if (n > 3) x[3] = 1e30f;
+        es_qparams g = es_qparams_from_range(-1.5f - (float)it * 0.01f, 2.0f + (float)it * 0.1f);
+        es_qat_quant_u8(q1, x, n, &g);
+        es_quant_act_u8(q2, x, n, &g);
+        qbad += memcmp(q1, q2, n) != 0;
+    }
+    printf("  int8 kernels (%s): es_qat_qgemm = reference on %d/%d shapes, es_qat_quant_u8 = "
+           "reference on %d/50 inputs\n", es_kern()->isa, cases - bad, cases, 50 - qbad);
+    CHECK(bad == 0 && qbad == 0, "int8 kernels differ from the reference (%d gemm, %d quant)",
+          bad, qbad);
+}
+
 static int progress(void *user, int64_t step, double loss, double gn, float lr) {
     (void)user;
     (void)gn;
@@ -516,8 +561,9 @@ int main(void) {
     free(yq);
     free(yi);
 
-    /* 4. file size of a G2P-shaped model */
+    /* 4. file size of a G2P-shaped model; the int8 kernels */
     size_ratio(tmp);
+    kernels_exact();
 
     /* 5. hostile int8 folders */
     static const char *expect[N_BAD] = {
