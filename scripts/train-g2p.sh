@@ -1,38 +1,53 @@
 #!/usr/bin/env bash
 # train-g2p.sh [--ship] — the CMUdict grapheme-to-phoneme recipe, from a fresh
-# clone: build, fetch data, train on the CMUdict train split (dev for model
-# selection: greedy dev WER with stress removed), evaluate the selected model
-# on dev and once on test (beam 4, float and uint8 beam), measure 1-thread
-# latency, and with --ship copy it to models/g2p-cmudict/.
+# clone: build, fetch data, train in stages on the CMUdict train split (dev
+# for model selection: greedy dev WER with stress removed), export the int8
+# model when the last stage is quantization-aware, evaluate the selected
+# model(s) on dev and once on test (beam 4, float and uint8 beam), and with
+# --ship copy the shipped model to models/g2p-cmudict/.
 # Split and metrics: src/train/data_cmudict.h, src/train/metrics_g2p.h.
-# Two stages: CONFIG trains on lower-case inputs (the normal use) with
-# dev selection; CONFIG2 continues that best model on lower- and upper-case
-# inputs (so any case works), again selected on dev; its best is the model.
+#
+# Stages (STAGES, space-separated configs, run in order; each config's "init"
+# names the previous stage's OUT/best):
+#   1 configs/g2p-bytetransformer.json        from scratch, lower-case inputs
+#   2 configs/g2p-bytetransformer-cases.json  lower + upper case (any case works)
+#   3 configs/g2p-bytetransformer-long.json   20,000 more steps, lower + upper
+#   4 configs/g2p-bytetransformer-long-qat.json  quantization-aware fine-tune
+# If the last stage has a "qat" block, its best model is exported with
+# `edgeseq export --int8` to LAST_OUT/int8 and that int8 folder is the model
+# shipped; the float model it was fine-tuned from (the previous stage's best,
+# "the float twin") is evaluated beside it.
+#
 # Environment: BUILD (build folder, default build), DATA (default data),
-#   CONFIG (default configs/g2p-bytetransformer.json), CONFIG2 (default
-#   configs/g2p-bytetransformer-cases.json; "none" = one stage), OUT (default:
-#   the config's "out"), THREADS (training threads, default: config),
-#   MAX_STEPS (override train.max_steps),
-#   DEV_ONLY=1 (model selection runs: train + dev only; test stays unseen),
-#   SKIP_TRAIN=1 (evaluate / ship an existing OUT/best: appends to OUT/train.log),
+#   STAGES (see above; CONFIG / CONFIG2 of older versions still work: STAGES =
+#   "$CONFIG $CONFIG2", CONFIG2=none = one stage), FROM_STAGE=N (skip the
+#   training of stages before N: their OUT/best must exist), THREADS (training
+#   threads, default: each config's), MAX_STEPS (override train.max_steps of
+#   every stage), DEV_ONLY=1 (model selection runs: train + dev only; test
+#   stays unseen), SKIP_TRAIN=1 (evaluate / ship existing OUT/best folders),
 #   RESUME=1 (continue interrupted stages from their latest checkpoints; a
-#   stage that had finished just re-evaluates. Without it, an output folder
-#   that already holds a checkpoint is refused: remove it or resume).
+#   finished stage just re-evaluates. Without it, an output folder that already
+#   holds a checkpoint is refused: remove it or resume).
 # Training goes through `edgeseq train CONFIG` (seq2seq configs: checkpoints,
 # dev selection, curves; docs/cli.md). Ctrl-C stops with a checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ship=0
 [ "${1:-}" = "--ship" ] && ship=1
-cfg="${CONFIG:-configs/g2p-bytetransformer.json}"
-[ -f "$cfg" ] || { echo "train-g2p: no $cfg" >&2; exit 2; }
 BUILD="${BUILD:-build}"
 DATA="${DATA:-data}"
+default_stages="configs/g2p-bytetransformer.json configs/g2p-bytetransformer-cases.json
+  configs/g2p-bytetransformer-long.json configs/g2p-bytetransformer-long-qat.json"
+if [ -n "${CONFIG:-}" ]; then
+  STAGES="$CONFIG"
+  [ "${CONFIG2:-none}" != none ] && STAGES="$STAGES $CONFIG2"
+fi
+read -r -a stages <<< "$(echo ${STAGES:-$default_stages})"
+for c in "${stages[@]}"; do
+  [ -f "$c" ] || { echo "train-g2p: no $c" >&2; exit 2; }
+done
 cfg_out() { sed -n 's/^ *"out": *"\([^"]*\)".*/\1/p' "$1" | head -1; }
-OUT="${OUT:-$(cfg_out "$cfg")}"
-cfg2="${CONFIG2:-configs/g2p-bytetransformer-cases.json}"
-OUT2=""
-[ "$cfg2" != none ] && OUT2="$(cfg_out "$cfg2")"
+has_qat() { grep -q '^ *"qat": *{' "$1"; }
 cli="$BUILD/edgeseq"
 
 if [ ! -x "$cli" ]; then
@@ -42,82 +57,111 @@ cmake --build "$BUILD" -j 2 --target edgeseq >/dev/null 2>&1 \
   || cmake --build "$BUILD" -j 2 >/dev/null
 [ -f "$DATA/cmudict/dict.txt" ] || bash scripts/fetch-data.sh "$DATA"
 
-mkdir -p "$OUT"
-log="$OUT/train.log"
-if [ "${SKIP_TRAIN:-0}" != 1 ]; then
-  {
-    echo "# edgeseq G2P recipe (CMUdict)"
-    echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "# machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs"
-    echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    echo "# config: $cfg"
-  } > "$log.head"
-  extra=()
-  if [ "${RESUME:-0}" = 1 ]; then
-    extra+=(--resume)
-    cat "$log.head" >> "$log"
-  else
-    mv "$log.head" "$log"
+n=${#stages[@]}
+last="${stages[$((n - 1))]}"
+LAST_OUT="$(cfg_out "$last")"
+mkdir -p "$LAST_OUT"
+log="$LAST_OUT/recipe.log"
+{
+  echo "# edgeseq G2P recipe (CMUdict): scripts/train-g2p.sh $*"
+  echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "# machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs"
+  echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "# stages: ${stages[*]}"
+} | tee -a "$log"
+
+from="${FROM_STAGE:-1}"
+i=0
+for c in "${stages[@]}"; do
+  i=$((i + 1))
+  out="$(cfg_out "$c")"
+  if [ "${SKIP_TRAIN:-0}" = 1 ] || [ "$i" -lt "$from" ]; then
+    [ -f "$out/best/model.safetensors" ] \
+      || { echo "train-g2p: stage $i skipped but $out/best is missing" >&2; exit 2; }
+    echo "# stage $i ($c): not trained here, using $out/best" | tee -a "$log"
+    continue
   fi
-  rm -f "$log.head"
+  extra=(--data "$DATA")
   [ -n "${THREADS:-}" ] && extra+=(--threads "$THREADS")
   [ -n "${MAX_STEPS:-}" ] && extra+=(--max-steps "$MAX_STEPS")
+  [ "${RESUME:-0}" = 1 ] && extra+=(--resume)
+  echo "# stage $i: edgeseq train $c ${extra[*]} (load $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$log"
   start=$(date +%s)
-  "$cli" train "$cfg" --out "$OUT" --data "$DATA" "${extra[@]}" 2>&1 | tee -a "$log"
+  mkdir -p "$out"
+  "$cli" train "$c" "${extra[@]}" 2>&1 | tee -a "$out/train.log" | tee -a "$log"
   end=$(date +%s)
-  echo "# stage 1 wall time: $((end - start)) s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
-  if [ -n "$OUT2" ]; then
-    echo "# stage 2: $cfg2 (from $OUT/best, lower + upper case)" | tee -a "$log"
-    start=$(date +%s)
-    extra2=(--data "$DATA")
-    [ -n "${THREADS:-}" ] && extra2+=(--threads "$THREADS")
-    [ "${RESUME:-0}" = 1 ] && extra2+=(--resume)
-    "$cli" train "$cfg2" --out "$OUT2" "${extra2[@]}" 2>&1 | tee -a "$log"
-    end=$(date +%s)
-    echo "# stage 2 wall time: $((end - start)) s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
-  fi
-else
-  echo "# SKIP_TRAIN=1: evaluating $OUT/best ($(date -u +%Y-%m-%dT%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$log"
+  echo "# stage $i wall time: $((end - start)) s; load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
+done
+
+m="$LAST_OUT/best"
+models=("$m")
+if has_qat "$last"; then
+  echo "# int8 export of the quantization-aware model $m:" | tee -a "$log"
+  rm -rf "$LAST_OUT/int8"
+  "$cli" export "$m" "$LAST_OUT/int8" --int8 2>&1 | tee -a "$log"
+  twin=""
+  [ "$n" -ge 2 ] && twin="$(cfg_out "${stages[$((n - 2))]}")/best"
+  models=("$LAST_OUT/int8" "$m")
+  [ -n "$twin" ] && models+=("$twin")
 fi
 
-m="$OUT/best"
-[ -n "$OUT2" ] && m="$OUT2/best"
-echo "# dev split, selected model $m:" | tee -a "$log"
-"$cli" eval -m "$m" --task g2p --data "$DATA" --split dev --beam 4 --case original | tee -a "$log"
-"$cli" eval -m "$m" --task g2p --data "$DATA" --split dev --beam 4 | tee -a "$log"
-"$cli" eval -m "$m" --task g2p --data "$DATA" --split dev --beam 4 --json > "$OUT/dev_metrics_beam4.json"
+tag() { # file-name tag of a model folder: int8 / qat / float
+  case "$1" in
+    */int8) echo int8 ;;
+    "$LAST_OUT/best") has_qat "$last" && echo qat || echo float ;;
+    *) echo float ;;
+  esac
+}
+for mm in "${models[@]}"; do
+  t=$(tag "$mm")
+  echo "# dev split, $t model $mm:" | tee -a "$log"
+  "$cli" eval -m "$mm" --task g2p --data "$DATA" --split dev --beam 4 --case original | tee -a "$log"
+  "$cli" eval -m "$mm" --task g2p --data "$DATA" --split dev --beam 4 --json \
+    > "$LAST_OUT/dev_metrics_beam4_$t.json"
+  cat "$LAST_OUT/dev_metrics_beam4_$t.json" >> "$log"
+done
 if [ "${DEV_ONLY:-0}" = 1 ]; then
   echo "# DEV_ONLY=1: stopping before the test split" | tee -a "$log"
   exit 0
 fi
-echo "# test split (evaluated once, on the dev-selected model):" | tee -a "$log"
-"$cli" eval -m "$m" --task g2p --data "$DATA" --split test --beam 4 --threads 1 --json \
-  --errors "$OUT/test_errors.tsv" | tee "$OUT/test_metrics.json" | tee -a "$log"
-echo "# test split, uint8 beam (--quantized-beam):" | tee -a "$log"
-"$cli" eval -m "$m" --task g2p --data "$DATA" --split test --beam 4 --quantized-beam --threads 1 \
-  --json | tee "$OUT/test_metrics_uint8.json" | tee -a "$log"
-echo "# examples (lower, capitalised, upper case):" | tee -a "$log"
-"$cli" generate -m "$m" --beam 4 hello world edgeseq phoneme tomato Hello WORLD | tee -a "$log"
+for mm in "${models[@]}"; do
+  t=$(tag "$mm")
+  echo "# test split, $t model $mm (evaluated once, on the dev-selected model):" | tee -a "$log"
+  "$cli" eval -m "$mm" --task g2p --data "$DATA" --split test --beam 4 --threads 1 --json \
+    --errors "$LAST_OUT/test_errors_$t.tsv" | tee "$LAST_OUT/test_metrics_$t.json" | tee -a "$log"
+  echo "# test split, $t model, uint8 beam (--quantized-beam):" | tee -a "$log"
+  "$cli" eval -m "$mm" --task g2p --data "$DATA" --split test --beam 4 --quantized-beam --threads 1 \
+    --json | tee "$LAST_OUT/test_metrics_uint8_$t.json" | tee -a "$log"
+done
+shipm="${models[0]}"
+echo "# examples (lower, capitalised, upper case), $shipm:" | tee -a "$log"
+"$cli" generate -m "$shipm" --beam 4 hello world edgeseq phoneme tomato Hello WORLD | tee -a "$log"
 
 if [ "$ship" = 1 ]; then
   dst="models/g2p-cmudict"
+  rm -rf "$dst"
   mkdir -p "$dst"
-  cp "$m/config.json" "$m/model.safetensors" "$dst/"
-  cp "$m/dev_metrics.json" "$OUT/dev_metrics_beam4.json" "$OUT/test_metrics.json" \
-    "$OUT/test_metrics_uint8.json" "$dst/"
-  cp "$OUT/curves.csv" "$dst/curves_stage1.csv"
-  [ -n "$OUT2" ] && cp "$OUT2/curves.csv" "$dst/curves_stage2.csv"
-  cp "$log" "$dst/train.log"
-  cp "$cfg" "$dst/train_config.json"
-  [ -n "$OUT2" ] && cp "$cfg2" "$dst/train_config_stage2.json"
+  cp "$shipm/config.json" "$shipm/model.safetensors" "$dst/"
+  cp "$LAST_OUT"/dev_metrics_beam4_*.json "$LAST_OUT"/test_metrics_*.json "$dst/"
+  i=0
+  for c in "${stages[@]}"; do
+    i=$((i + 1))
+    out="$(cfg_out "$c")"
+    cp "$c" "$dst/train_config_stage$i.json"
+    [ -f "$out/curves.csv" ] && cp "$out/curves.csv" "$dst/curves_stage$i.csv"
+    [ -f "$out/train.log" ] && cp "$out/train.log" "$dst/train_stage$i.log"
+  done
+  cp "$log" "$dst/recipe.log"
   cat > "$dst/recipe.sh" <<RECIPE
 #!/usr/bin/env bash
-# Reproduces models/g2p-cmudict from a fresh clone (build, fetch data, train,
-# select on dev, evaluate on test, copy here). See RESULTS.md.
+# Reproduces models/g2p-cmudict from a fresh clone (build, fetch data, train
+# every stage, select on dev, export int8, evaluate on test, copy here).
+# See RESULTS.md for the time it takes and the numbers it gives.
 set -euo pipefail
 cd "\$(dirname "\$0")/../.."
-CONFIG=$cfg CONFIG2=$cfg2 exec bash scripts/train-g2p.sh --ship
+STAGES="${stages[*]}" exec bash scripts/train-g2p.sh --ship
 RECIPE
-  echo "shipped to $dst"
+  chmod +x "$dst/recipe.sh"
+  echo "shipped $shipm to $dst" | tee -a "$log"
 fi
