@@ -93,12 +93,12 @@ const es_kern_table *es_kern_get(const char *isa) {
 }
 
 /* Per pool thread, the general GEMM path packs (N-range <= 1024 + M-block
- * 96) x K-block floats, K-block 256 (AVX2) or 128 (AVX-512), each slot
+ * 96) x K-block floats, K-block 512 (AVX2) or 128 (AVX-512), each slot
  * rounded up to 16 floats (gemm_tmpl.h kt_gemm); the largest variant
  * bounds them all. */
 size_t es_kern_gemm_scratch_bytes(int n_threads) {
     if (n_threads < 1) n_threads = 1;
     if (n_threads > 256) n_threads = 256;
-    const size_t slot = (((size_t)1024 + 96) * 256 + 15) & ~(size_t)15;
+    const size_t slot = (((size_t)1024 + 96) * 512 + 15) & ~(size_t)15;
     return slot * sizeof(float) * (size_t)n_threads;
 }

@@ -134,9 +134,10 @@ const es_kern_table *es_kern_get(const char *isa);
  * overlap A or B. Summation order differs from _ref (blocked, FMA), see
  * docs/kernels.md for the error bound. Call only when es_kern_get says
  * the ISA is usable. Products with M > 8 (nt) / M > 4 (nn, tn) allocate
- * packing buffers on the calling thread (es_malloc_aligned, <= ~1.1 MB per
- * pool thread, freed on return; pool threads never allocate); if that
- * fails they fall back to an unpacked path with the same results.
+ * packing buffers (<= ~2.2 MB per pool thread) from the pool's scratch
+ * (es_pool_scratch; with a NULL pool es_malloc_aligned, freed on return;
+ * pool threads never allocate); if none can be had they fall back to an
+ * unpacked path with the same results.
  * Up to ~70 KB of stack. */
 void es_gemm_nt_avx2(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
                      int ldb, int M, int N, int K, int acc);

@@ -6,17 +6,20 @@
  * found AVX2 + FMA usable (CPU and OS).
  *
  * Blocking for 16 ymm registers: micro-tile 6 x 16 (12 accumulators,
- * 2 B loads, 1 broadcast); K-block 256 so a packed 256 x 16 B panel (16 KB)
- * stays in L1 (32 KB on Zen 3) while packed A panels stream from L2; KT_NB
- * is the fallback path's stack block (256 x 64 floats = 64 KB).
+ * 2 B loads, 1 broadcast); K-block 512: the 512 x 16 B panel (32 KB) fills
+ * Zen 3's L1, but T5's K = 512 products then make one pass over C instead
+ * of two, measured +3..11 % GFLOP/s over K-block 256 on 128 x {512, 2048}
+ * x {512, 2048} and 1024 x 512 x 512 (docs/kernels.md, T5 section); packed
+ * A panels stream from L2. KT_NB is the fallback path's stack block
+ * (512 x 32 floats = 64 KB).
  */
 #include "kern/kern.h"
 
 #include <immintrin.h>
 
 #define KT_VL 8
-#define KT_KC 256
-#define KT_NB 64
+#define KT_KC 512
+#define KT_NB 32
 
 typedef __m256 kt_vec;
 

@@ -39,8 +39,8 @@
  * sequence of operations fixed by (M, K, path) alone, never by the task
  * split or the thread that runs it; so results are bit-identical for any
  * thread count. Numerics: see docs/kernels.md (|err| <= ~K·u·Σ|a·b|).
- * Memory: general path, threads x (N-range + KT_MB) x KT_KC floats (<= 1.1
- * MB per thread) of packing buffers: the pool's scratch (es_pool_scratch,
+ * Memory: general path, threads x (N-range + KT_MB) x KT_KC floats (<= 2.2
+ * MB per thread at KC 512) of packing buffers: the pool's scratch (es_pool_scratch,
  * which allocates only when it is smaller than that; sessions reserve
  * es_kern_gemm_scratch_bytes up front), or with a NULL pool one
  * es_malloc_aligned block per call, freed before returning; no allocation
@@ -57,7 +57,7 @@
 #define KT_MR 6
 #define KT_NR (2 * KT_VL)
 #define KT_MB 96          /* rows of A per block: packed 96 x KC stays in L2 */
-#define KT_NMAX 1024      /* columns per task's packed B block (KC x 1024 floats, heap) */
+#define KT_NMAX 1024      /* columns per task's packed B block (KC x 1024 floats, scratch) */
 #define KT_SMALL_NT 8     /* nt rows handled by the streaming path */
 #define KT_SMALL_NN 4     /* nn/tn rows handled by the broadcast path */
 #define KT_NT_CHUNK 24    /* B rows per streaming chunk; multiple of 8, 4, 3, 2 */
