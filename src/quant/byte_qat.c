@@ -686,6 +686,13 @@ __attribute__((target("avx2"))) static inline int32_t qat_hsum8(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
+/* [Σa, Σb, Σc, Σd] of four 8-lane int32 vectors (one reduction for four). */
+__attribute__((target("avx2"))) static inline __m128i qat_hsum4(__m256i a, __m256i b, __m256i c,
+                                                              __m256i d) {
+    __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+
 __attribute__((target("avx2"))) static inline __m256i qat_w16(const int8_t *p) {
     return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)p));
 }
@@ -709,15 +716,22 @@ qat_rows(int32_t *C, int ldc, const int16_t *A, const int R, const int8_t *B, in
                 s1[r] = _mm256_add_epi32(s1[r], _mm256_madd_epi16(a, w1));
             }
         }
-        for (int r = 0; r < R; r++) {
-            const int16_t *a = A + (size_t)r * K;
-            int32_t t0 = qat_hsum8(s0[r]), t1 = qat_hsum8(s1[r]);
-            for (int k = K16; k < K; k++) {
-                t0 += (int32_t)a[k] * b0[k];
-                t1 += (int32_t)a[k] * b1[k];
+        for (int r = 0; r < R; r += 2) { /* rows r, r + 1 reduced together */
+            const __m256i z = _mm256_setzero_si256();
+            int32_t t[4];
+            _mm_storeu_si128((__m128i *)(void *)t,
+                             qat_hsum4(s0[r], s1[r], r + 1 < R ? s0[r + 1] : z,
+                                       r + 1 < R ? s1[r + 1] : z));
+            for (int rr = r; rr < r + 2 && rr < R; rr++) {
+                const int16_t *a = A + (size_t)rr * K;
+                int32_t t0 = t[2 * (rr - r)], t1 = t[2 * (rr - r) + 1];
+                for (int k = K16; k < K; k++) {
+                    t0 += (int32_t)a[k] * b0[k];
+                    t1 += (int32_t)a[k] * b1[k];
+                }
+                C[(size_t)rr * ldc + n] = t0;
+                C[(size_t)rr * ldc + n + 1] = t1;
             }
-            C[(size_t)r * ldc + n] = t0;
-            C[(size_t)r * ldc + n + 1] = t1;
         }
     }
     for (; n < N; n++) {
