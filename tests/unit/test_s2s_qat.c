@@ -19,6 +19,9 @@
  *  4. a G2P-shaped model's int8 file is <= 0.3 × its fp32 file; the int8
  *     paths' kernels (es_qat_qgemm, es_qat_quant_u8) equal the reference
  *     integer GEMM and quantizer bit for bit on ragged shapes;
+ *  4b. the same for a ByteFunnel encoder (pooled queries and the separately
+ *     normalised memory share one grid): STE gradient check, int8 encoder
+ *     output and logits vs fake-quant;
  *  5. hostile int8 files (bad scale shape, wrong dtypes, bad scale values,
  *     missing scales, I8 bias) are refused with messages naming the tensor.
  */
@@ -417,6 +420,68 @@ static void kernels_exact(void) {
           bad, qbad);
 }
 
+/* A ByteFunnel encoder (layer 1 pools queries by 2): QAT, gradients, int8. */
+static void funnel_check(const char *tmp, const word *tr, const word *te) {
+    es_error e;
+    es_s2s_config c;
+    tiny_config(&c);
+    c.enc.encoder = ES_BYTE_FUNNEL;
+    c.enc.n_layers = 2;
+    c.enc.pool_windows[1] = 2;
+    c.enc.qat.start_step = 20;
+    es_s2s_model *m = NULL;
+    REQUIRE(es_s2s_model_new(&m, &c, 13, &e) == ES_OK, "%s", e.msg);
+    es_s2s_source src = {NTRAIN, NULL, get, (void *)(uintptr_t)tr};
+    es_train_params p = es_train_params_default();
+    p.batch_size = 16;
+    p.max_steps = 60;
+    p.lr = 1e-2f;
+    p.warmup_steps = 10;
+    p.n_threads = 1;
+    p.log_every = 1000;
+    REQUIRE(es_s2s_train(m, &src, &p, NULL, NULL, &e) == ES_OK, "train: %s", e.msg);
+    printf("  ByteFunnel encoder (2 layers, layer 1 pools by 2):\n");
+    grad_check(m, tr);
+    char qdir[512], idir[512];
+    snprintf(qdir, sizeof qdir, "%s/fqat", tmp);
+    snprintf(idir, sizeof idir, "%s/fint8", tmp);
+    REQUIRE(es_s2s_model_save_dir(m, qdir, &e) == ES_OK, "%s", e.msg);
+    REQUIRE(es_s2s_model_export_int8(m, idir, &e) == ES_OK, "%s", e.msg);
+    es_s2s_model *mq = NULL, *mi = NULL;
+    REQUIRE(es_s2s_model_load_dir(&mq, qdir, &e) == ES_OK, "%s", e.msg);
+    REQUIRE(es_s2s_model_load_dir(&mi, idir, &e) == ES_OK, "%s", e.msg);
+    const int V = es_s2s_model_vocab(m);
+    static float lq[NTEST * 7 * 10], li[NTEST * 7 * 10], eq[NTEST * 8 * 16], ei[NTEST * 8 * 16];
+    static int32_t yq[NTEST * 7], yi[NTEST * 7];
+    size_t erq = 0, eri = 0;
+    int q8, i8, qe8, ie8;
+    int rows = tf_logits(mq, te, NTEST, lq, yq, &q8, eq, &erq, &qe8);
+    tf_logits(mi, te, NTEST, li, yi, &i8, ei, &eri, &ie8);
+    es_params *pd = es_s2s_model_dec_params(m);
+    es_qparams g = es_qparams_from_range(param(pd, "dec.qat.act_range", 2 * ES_S2SQ_ENC),
+                                         param(pd, "dec.qat.act_range", 2 * ES_S2SQ_ENC + 1));
+    double emax = 0.0, lmax = 0.0, lo = INFINITY, hi = -INFINITY;
+    for (size_t k = 0; k < erq * 16; k++)
+        emax = fmax(emax, fabs((double)eq[k] - (double)ei[k]));
+    for (int r = 0; r < rows; r++)
+        for (int v = 1; v < V && yq[r] >= 0; v++) {
+            double a = lq[(size_t)r * V + v];
+            lo = fmin(lo, a);
+            hi = fmax(hi, a);
+            lmax = fmax(lmax, fabs(a - li[(size_t)r * V + v]));
+        }
+    double lsb = (hi - lo) / 255.0;
+    printf("  funnel int8 vs fake-quant: encoder %.3g (%.3f LSB), logits %.3g (%.3f LSB); "
+           "integer encoder %d/%d\n", emax, emax / g.scale, lmax, lmax / lsb, qe8, ie8);
+    CHECK(erq == eri && qe8 == 0 && ie8 == 1 && i8 == 1, "funnel: rows %zu/%zu, integer %d/%d",
+          erq, eri, qe8, ie8);
+    CHECK(emax <= 3.0 * g.scale && lmax <= 3.0 * lsb, "funnel int8 differs: %.3f / %.3f LSB",
+          emax / g.scale, lmax / lsb);
+    es_s2s_model_free(mq);
+    es_s2s_model_free(mi);
+    es_s2s_model_free(m);
+}
+
 static int progress(void *user, int64_t step, double loss, double gn, float lr) {
     (void)user;
     (void)gn;
@@ -564,6 +629,7 @@ int main(void) {
     /* 4. file size of a G2P-shaped model; the int8 kernels */
     size_ratio(tmp);
     kernels_exact();
+    funnel_check(tmp, tr, te);
 
     /* 5. hostile int8 folders */
     static const char *expect[N_BAD] = {
