@@ -10,7 +10,9 @@
  *    backward (identity: the symmetric range holds every weight);
  *  - ByteQRNN: the input of every QRNN layer (the GBST output for layer 0,
  *    the previous layer's output after): asymmetric uint8 with an EMA range
- *    per layer, STE backward (gradient zero outside the nudged range).
+ *    per layer, STE backward (gradient zero outside the nudged range);
+ *  - ByteTransformer / Funnel encoders of seq2seq models (no head): the
+ *    input of every encoder GEMM (ES_BQ_* below); classifiers: weights only.
  * Biases, LayerNorm parameters and the QRNN recurrence stay float.
  *
  * State in the model (registered parameters that never receive a gradient,

@@ -1,9 +1,10 @@
 /*
  * s2s_qat.h — in-training quantization (QAT) and the int8 inference path
  * of the byte seq2seq models' merged-attention decoder
- * (src/model/byte_seq2seq.c calls these hooks; s2s_qat.c). The encoder's
- * weights go through the byte models' hooks (byte_qat.h) because the
- * encoder is an es_byte_model sharing the config's "qat" block.
+ * (src/model/byte_seq2seq.c calls these hooks; s2s_qat.c). The encoder
+ * (weights, and the transformer's GEMM inputs: ES_BQ_* points) goes
+ * through the byte models' hooks (byte_qat.h) because the encoder is an
+ * es_byte_model sharing the config's "qat" block.
  *
  * Scheme (equations in quant.h, docs/quantization.md):
  *  - every decoder weight matrix (dec.embed, dec.pos, matt q/k/v/u/o, FFN
@@ -27,7 +28,8 @@
  * ranges are tracked from the first training forward. Training forwards
  * quantize with the range just updated; others with the stored range.
  * int8 export at inference (not a training workspace): every decoder GEMM
- * is uint8 codes × int8 weight codes → int32 (kernel table qgemm_nt),
+ * is uint8 codes × int8 weight codes → int32 (es_qat_qgemm: exact, so the
+ * kernel table's qgemm_nt bits), weight codes from the model's es_qweights,
  *   y[r][n] = (acc[r][n] − zp·Σ_k w[n][k])·(s_a·s_w[n]) + b[n],
  * which is the fake-quant GEMM Σ_k (a−zp)s_a·w s_w computed exactly.
  */
