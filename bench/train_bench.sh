@@ -99,7 +99,7 @@ l0 = [r["loss0"] for r in rows]
 if max(l0) - min(l0) > 1e-4 * max(abs(x) for x in l0):
     sys.exit("train_bench: first-step losses disagree: %s" % l0)
 out = []
-out.append("### T5 training step, edgeseq vs PyTorch (bench/train_bench.sh)\n")
+out.append("## T5 training step: edgeseq vs PyTorch (bench/train_bench.sh)\n")
 out.append("Date: %s. Machine: %s, %s vCPU, %s GiB (shared VM; other jobs running, see load). "
            "edgeseq %s (ISA %s); torch %s. Workload: t5-efficient-small shapes (60.5 M params, `edgeseq init`, "
            "seed 1), batch 8 x 128 input x 32 target tokens, fp32, AdamW, no dropout; one step = zero grads + "
