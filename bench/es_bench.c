@@ -35,6 +35,8 @@
  * (--no-X skips workload X in the timed rounds, --no-default the default
  * session's RSS probe (then -1); for profiling one workload under perf.
  * The warm-up round still runs enc1.)
+ *        [--dump-only]  with --dump: write the agreement data and exit
+ *                       (no timings, nothing printed; bench/quant_run.sh)
  */
 #include "edgeseq.h"
 
@@ -95,12 +97,12 @@ static void print_series(const char *name, const double *v, int n, int last) {
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: es_bench MODEL_DIR IDS_FILE [--threads N] [--reps R] [--dump DIR] "
-                        "[--no-enc8] [--no-beam] [--no-greedy] [--no-enc1] [--no-default]\n");
+                        "[--no-enc8] [--no-beam] [--no-greedy] [--no-enc1] [--no-default] [--dump-only]\n");
         return 2;
     }
     const char *dir = argv[1], *ids_path = argv[2], *dump = NULL;
     int threads = 1, reps = 5, do_enc1 = 1, do_enc8 = 1, do_greedy = 1, do_beam = 1;
-    int do_default = 1;
+    int do_default = 1, dump_only = 0;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
@@ -110,9 +112,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-greedy")) do_greedy = 0;
         else if (!strcmp(argv[i], "--no-enc1")) do_enc1 = 0;
         else if (!strcmp(argv[i], "--no-default")) do_default = 0;
+        else if (!strcmp(argv[i], "--dump-only")) dump_only = 1;
         else die(argv[i], "unknown argument");
     }
     if (reps < 1 || reps > MAX_REPS) die("--reps", "out of range");
+    if (dump_only && !dump) die("--dump-only", "needs --dump DIR");
 
     int32_t src[SRC_LEN], ids8[8 * SRC_LEN], mask8[8 * SRC_LEN];
     FILE *f = fopen(ids_path, "rb");
@@ -167,6 +171,13 @@ int main(int argc, char **argv) {
         write_file(dump, "greedy.i32", res.hyps[0].ids, sizeof(int32_t) * (size_t)res.hyps[0].n_ids);
         if (es_session_generate(s, &res, src, SRC_LEN, &beam)) die("beam", es_session_errmsg(s));
         write_file(dump, "beam.i32", res.hyps[0].ids, sizeof(int32_t) * (size_t)res.hyps[0].n_ids);
+        if (dump_only) {
+            es_session_free(s);
+            es_model_free(m);
+            free(enc);
+            free(logits);
+            return 0;
+        }
     }
 
     /* one untimed warm-up of each workload (page faults, pool start) */

@@ -22,6 +22,17 @@ reader: this torch has no safetensors package).
       beam (4 beams, ignore_eos: top 4 of 4 x V each step), wall and
       process CPU time; load_ms; rss/peak in kB. --dump writes enc1.f32,
       logits0.f32, greedy.i32, beam.i32 for the agreement check.
+      Additive options (bench/quant_run.sh):
+        --dynamic-int8  every projection and the LM head (tied: the shared
+                        embedding) as torch.nn.Linear, converted with
+                        torch.quantization.quantize_dynamic (qint8 weights
+                        per output channel, like `edgeseq quantize --dtype
+                        int8`; activations quantized per call); the
+                        embedding lookup stays fp32; engine "torch-dyn-int8",
+                        load_ms includes the conversion
+        --no-enc8, --no-beam  skip that workload in the timed repetitions
+                        (its list is then empty; --dump skips beam.i32)
+        --dump-only     with --dump: write the dumps and exit (no timings)
 """
 import json
 import math
@@ -91,12 +102,20 @@ class T5(torch.nn.Module):
         act = proj.split("-")[-1]
         self.act = F.relu if act == "relu" else (lambda x: F.gelu(x, approximate="tanh"))
         self.tied = cfg.get("tie_word_embeddings", True)
+        self.qlin = None  # set by make_dynamic_int8
         self.w = torch.nn.ParameterDict()
         for k, v in w.items():
             self.w[k.replace(".", "__")] = torch.nn.Parameter(v, requires_grad=False)
 
     def p(self, name):
         return self.w[name.replace(".", "__")]
+
+    def lin(self, x, name):
+        """x @ W(name)^T; through the dynamically quantized module when
+        --dynamic-int8 replaced that weight (make_dynamic_int8)."""
+        if self.qlin is not None:
+            return self.qlin[name.replace(".", "__")](x)
+        return F.linear(x, self.p(name))
 
     def emb(self):
         for n in ("shared.weight", "encoder.embed_tokens.weight"):
@@ -123,11 +142,11 @@ class T5(torch.nn.Module):
     def ffn(self, x, pre):
         h = self.rms(x, pre + ".layer_norm.weight")
         if self.gated:
-            a = self.act(F.linear(h, self.p(pre + ".DenseReluDense.wi_0.weight")))
-            a = a * F.linear(h, self.p(pre + ".DenseReluDense.wi_1.weight"))
+            a = self.act(self.lin(h, pre + ".DenseReluDense.wi_0.weight"))
+            a = a * self.lin(h, pre + ".DenseReluDense.wi_1.weight")
         else:
-            a = self.act(F.linear(h, self.p(pre + ".DenseReluDense.wi.weight")))
-        return x + F.linear(a, self.p(pre + ".DenseReluDense.wo.weight"))
+            a = self.act(self.lin(h, pre + ".DenseReluDense.wi.weight"))
+        return x + self.lin(a, pre + ".DenseReluDense.wo.weight")
 
     def encode(self, ids, mask):
         B, S = ids.shape
@@ -141,10 +160,10 @@ class T5(torch.nn.Module):
             pre = "encoder.block.%d.layer." % i
             h = self.rms(x, pre + "0.layer_norm.weight")
             a = pre + "0.SelfAttention."
-            q = self.heads(F.linear(h, self.p(a + "q.weight")))
-            k = self.heads(F.linear(h, self.p(a + "k.weight")))
-            v = self.heads(F.linear(h, self.p(a + "v.weight")))
-            x = x + F.linear(self.merge(self.attend(q, k, v, bias)), self.p(a + "o.weight"))
+            q = self.heads(self.lin(h, a + "q.weight"))
+            k = self.heads(self.lin(h, a + "k.weight"))
+            v = self.heads(self.lin(h, a + "v.weight"))
+            x = x + self.lin(self.merge(self.attend(q, k, v, bias)), a + "o.weight")
             x = self.ffn(x, pre + "1")
         return self.rms(x, "encoder.final_layer_norm.weight")
 
@@ -152,8 +171,8 @@ class T5(torch.nn.Module):
         out = []
         for i in range(self.Ld):
             a = "decoder.block.%d.layer.1.EncDecAttention." % i
-            out.append(self.heads(F.linear(enc, self.p(a + "k.weight"))))
-            out.append(self.heads(F.linear(enc, self.p(a + "v.weight"))))
+            out.append(self.heads(self.lin(enc, a + "k.weight")))
+            out.append(self.heads(self.lin(enc, a + "v.weight")))
         return out
 
     def step(self, tok, mask, past, cross):
@@ -171,15 +190,15 @@ class T5(torch.nn.Module):
             pre = "decoder.block.%d.layer." % i
             h = self.rms(x, pre + "0.layer_norm.weight")
             a = pre + "0.SelfAttention."
-            q = self.heads(F.linear(h, self.p(a + "q.weight")))
-            k = torch.cat([past[2 * i], self.heads(F.linear(h, self.p(a + "k.weight")))], dim=2)
-            v = torch.cat([past[2 * i + 1], self.heads(F.linear(h, self.p(a + "v.weight")))], dim=2)
+            q = self.heads(self.lin(h, a + "q.weight"))
+            k = torch.cat([past[2 * i], self.heads(self.lin(h, a + "k.weight"))], dim=2)
+            v = torch.cat([past[2 * i + 1], self.heads(self.lin(h, a + "v.weight"))], dim=2)
             new += [k, v]
-            x = x + F.linear(self.merge(self.attend(q, k, v, sbias)), self.p(a + "o.weight"))
+            x = x + self.lin(self.merge(self.attend(q, k, v, sbias)), a + "o.weight")
             h = self.rms(x, pre + "1.layer_norm.weight")
             a = pre + "1.EncDecAttention."
-            q = self.heads(F.linear(h, self.p(a + "q.weight")))
-            x = x + F.linear(self.merge(self.attend(q, cross[2 * i], cross[2 * i + 1], cbias)), self.p(a + "o.weight"))
+            q = self.heads(self.lin(h, a + "q.weight"))
+            x = x + self.lin(self.merge(self.attend(q, cross[2 * i], cross[2 * i + 1], cbias)), a + "o.weight")
             x = self.ffn(x, pre + "2")
         h = self.rms(x, "decoder.final_layer_norm.weight")[:, 0]
         if self.tied:
@@ -187,6 +206,8 @@ class T5(torch.nn.Module):
             head = self.emb()
         else:
             head = self.p("lm_head.weight")
+        if self.qlin is not None and "lm_head" in self.qlin:
+            return self.qlin["lm_head"](h), new
         return F.linear(h, head), new
 
     def empty_past(self, B):
@@ -198,6 +219,33 @@ def load(model_dir):
         cfg = json.load(f)
     m = T5(cfg, read_safetensors(os.path.join(model_dir, "model.safetensors")))
     m.eval()
+    return m
+
+
+def make_dynamic_int8(m):
+    """Moves every 2-D projection weight of m (and the LM head) into
+    torch.nn.Linear modules and converts them with quantize_dynamic (qint8,
+    per-channel weight scales; the quantized engine is torch's default for
+    this build). The replaced fp32 projection weights are dropped from m.w;
+    the embedding stays (lookup, fp32)."""
+    emb_names = {"shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"}
+    mods = torch.nn.ModuleDict()
+    for key in list(m.w.keys()):
+        name = key.replace("__", ".")
+        W = m.w[key]
+        if W.dim() != 2 or name in emb_names or "relative_attention_bias" in name:
+            continue
+        lin = torch.nn.Linear(W.shape[1], W.shape[0], bias=False)
+        lin.weight = torch.nn.Parameter(W.detach(), requires_grad=False)
+        mods[key] = lin
+        del m.w[key]
+    head = m.emb() if m.tied else m.p("lm_head.weight")
+    lin = torch.nn.Linear(head.shape[1], head.shape[0], bias=False)
+    lin.weight = torch.nn.Parameter(head.detach(), requires_grad=False)
+    mods["lm_head"] = lin
+    mods.eval()
+    m.qlin = torch.quantization.quantize_dynamic(
+        mods, {torch.nn.Linear: torch.quantization.per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
     return m
 
 
@@ -315,13 +363,15 @@ def rss_kb():
     return 0
 
 
-def cmd_bench(model_dir, ids_path, threads, reps, dump):
+def cmd_bench(model_dir, ids_path, threads, reps, dump, dyn8=False, skip=(), dump_only=False):
     torch.set_num_threads(threads)
     src_l = list(struct.unpack("<%di" % SRC_LEN, open(ids_path, "rb").read(4 * SRC_LEN)))
     src = torch.tensor([src_l], dtype=torch.long)
     src8 = src.expand(8, -1).contiguous()
     t0 = time.perf_counter()
     m = load(model_dir)
+    if dyn8:
+        make_dynamic_int8(m)
     load_ms = (time.perf_counter() - t0) * 1e3
     rss_load = rss_kb()
     with torch.inference_mode():
@@ -333,7 +383,10 @@ def cmd_bench(model_dir, ids_path, threads, reps, dump):
                                mask, m.empty_past(1), m.cross_kv(enc))
             logits[0].numpy().astype("<f4").tofile(os.path.join(dump, "logits0.f32"))
             np.array(greedy(m, src, NEW_TOKENS), dtype="<i4").tofile(os.path.join(dump, "greedy.i32"))
-            np.array(beam(m, src, NEW_TOKENS, BEAMS), dtype="<i4").tofile(os.path.join(dump, "beam.i32"))
+            if "beam" not in skip:
+                np.array(beam(m, src, NEW_TOKENS, BEAMS), dtype="<i4").tofile(os.path.join(dump, "beam.i32"))
+            if dump_only:
+                return
         names = ["enc1", "enc8", "greedy", "beam"]
         work = [lambda: m.encode(src, torch.ones_like(src)), lambda: m.encode(src8, torch.ones_like(src8)),
                 lambda: greedy(m, src, NEW_TOKENS), lambda: beam(m, src, NEW_TOKENS, BEAMS)]
@@ -342,6 +395,8 @@ def cmd_bench(model_dir, ids_path, threads, reps, dump):
         first = None
         for rep in range(-1, reps):
             for n, fn in zip(names, work):
+                if n in skip:
+                    continue
                 a, c = time.perf_counter(), time.process_time()
                 fn()
                 w, cc = (time.perf_counter() - a) * 1e3, (time.process_time() - c) * 1e3
@@ -351,7 +406,7 @@ def cmd_bench(model_dir, ids_path, threads, reps, dump):
                     continue
                 wall[n].append(round(w, 3))
                 cpu[n].append(round(cc, 3))
-    out = {"engine": "torch", "threads": threads, "version": torch.__version__, "load_ms": round(load_ms, 3),
+    out = {"engine": "torch-dyn-int8" if dyn8 else "torch", "threads": threads, "version": torch.__version__, "load_ms": round(load_ms, 3),
            "first_enc1_ms": round(first, 3), "rss_load_kb": rss_load, "peak_kb": peak_kb()}
     out.update(wall)
     out.update({"cpu_" + n: v for n, v in cpu.items()})
@@ -363,8 +418,21 @@ def main(argv):
         cmd_export(argv[1], argv[2])
     elif len(argv) >= 3 and argv[0] == "bench":
         threads, reps, dump = 1, 5, None
+        dyn8, skip, dump_only = False, set(), False
         i = 3
         while i < len(argv):
+            if argv[i] == "--dynamic-int8":
+                dyn8 = True
+                i += 1
+                continue
+            if argv[i] == "--dump-only":
+                dump_only = True
+                i += 1
+                continue
+            if argv[i] in ("--no-enc8", "--no-beam"):
+                skip.add(argv[i][5:])
+                i += 1
+                continue
             if argv[i] == "--threads":
                 threads = int(argv[i + 1])
             elif argv[i] == "--reps":
@@ -374,7 +442,9 @@ def main(argv):
             else:
                 sys.exit("unknown argument " + argv[i])
             i += 2
-        cmd_bench(argv[1], argv[2], threads, reps, dump)
+        if dump_only and not dump:
+            sys.exit("--dump-only needs --dump DIR")
+        cmd_bench(argv[1], argv[2], threads, reps, dump, dyn8, skip, dump_only)
     else:
         sys.exit(__doc__)
 
