@@ -40,6 +40,7 @@ import numpy as np
 NEW, SRC = 64, 128
 SECTION = "## T5 reduced precision: one-run speed (bench/quant_run.sh)"
 BEGIN, END = "<!-- quant-run:begin -->", "<!-- quant-run:end -->"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ES_MODELS = ["fp32", "int8", "int8-g64", "bf16"]
 CONFIGS = ["es-fp32", "es-int8", "es-int8-g64", "es-bf16", "torch-fp32", "torch-dyn-int8", "ort-fp32"]
 NAMES = {"es-fp32": "edgeseq fp32", "es-int8": "edgeseq int8", "es-int8-g64": "edgeseq int8 g64",
@@ -235,7 +236,7 @@ def cmd_report(out, ort_mode, ort_file, dest):
             if t in threads:
                 S[("ort-fp32", t)] = d
         ort_src = "from bench/run.sh's earlier run (%s, written %s UTC; load average there %s–%s)" % (
-            os.path.relpath(ort_file, os.path.dirname(os.path.dirname(os.path.abspath(out)))),
+            os.path.relpath(ort_file, ROOT),
             datetime.datetime.utcfromtimestamp(os.path.getmtime(ort_file)).strftime("%Y-%m-%d %H:%M"),
             fmt(min(x for d in fo.values() for x in d["load"]), 1),
             fmt(max(x for d in fo.values() for x in d["load"]), 1)) if fo else None
@@ -296,6 +297,15 @@ def cmd_report(out, ort_mode, ort_file, dest):
                     fmt(med(get(c, t, "cpu_" + key)), nd), fmt(med(v) / f, 2) if f else "–",
                     fmt(ratio(med(v), base), 2) if c != "es-fp32" else "1"))
 
+    # ---- load time and memory (processes of this run only)
+    mem_rows = []
+    for t in threads:
+        for c in CONFIGS:
+            d = S.get((c, t))
+            if d and c in {r["config"] for r in runs}:
+                mem_rows.append("| %s | %d | %s | %s |" % (NAMES[c], t, fmt(med(d["load_ms"]), 0),
+                                                           fmt(max(d["peak"]) / 1024.0, 0)))
+
     # ---- floors
     fl_rows = []
     for t in threads:
@@ -327,7 +337,7 @@ def cmd_report(out, ort_mode, ort_file, dest):
             "Model: `edgeseq init t5-efficient-small --seed 1` (%s), and its `edgeseq quantize` forms "
             "(int8 per output channel, int8 group 64, bf16); input 128 ids (127 fixed pseudo-random + EOS), "
             "decoding from `<pad>`, EOS ignored. PyTorch runs the same fp32 weights (bench/t5_torch.py), dyn int8 "
-            "quantizes them at load.  " % os.path.relpath(ckpt, os.path.dirname(os.path.dirname(os.path.abspath(out)))),
+            "quantizes them at load.  " % os.path.relpath(ckpt, ROOT),
             "Method: %s process(es) per (configuration, threads), configurations interleaved and rotated per round; "
             "each process loads once, warms up once, then repeats each workload %s time(s). Decode only = "
             "greedy/beam total − the median encoder 1x128 of the same configuration; ms/token = greedy decode only / 64 "
@@ -339,7 +349,12 @@ def cmd_report(out, ort_mode, ort_file, dest):
             "### Times (ms)", "",
             "| workload | configuration | threads | median | min | max | cpu (median) | ÷ floor | ÷ edgeseq fp32 |",
             "|---|---|---|---|---|---|---|---|---|"] + rows + [
-            "", "### Floors (bench/floors.c, before and after the timings, best used)", "",
+            "", "### Load time and peak memory", "", "| configuration | threads | load ms (median) | peak RSS MiB (max) |",
+            "|---|---|---|---|"] + mem_rows + [
+            "", "edgeseq load = es_model_load + es_session_new (model.safetensors memory-mapped; the first call pays "
+            "the page faults); PyTorch's = reading the file (dyn int8: plus the conversion); ORT's = creating its 3 "
+            "sessions.", "",
+            "### Floors (bench/floors.c, before and after the timings, best used)", "",
             "| threads | weights | MB per token: weights + K/V | read buffer MiB | read GB/s | floor ms/token | "
             "fp32 FMA GFLOP/s |", "|---|---|---|---|---|---|---|"] + fl_rows + [
             "", "Per-token bytes: the tensors a greedy step reads in their stored dtype (decoder self-attention, "

@@ -6,7 +6,7 @@
 # model's per-token working set. Not a test.
 #
 #   bash bench/quant_run.sh [--rounds N] [--reps R] [--threads "1 2"]
-#        [--out DIR] [--ort auto|same|file|none] [--write]
+#        [--out DIR] [--ort auto|same|file|none] [--write] [--configs "LIST"]
 #
 # Steps (everything lands in OUT, default build-bench/qbench, git-ignored):
 #  1. builds edgeseq (CMake Release, build-bench/), bench/es_bench.c and
@@ -41,9 +41,12 @@
 # build-bench/t5bench/results.jsonl (named as such in the report); none;
 # auto (default) = same if onnxruntime-node is installed, else file if that
 # file exists, else none.
+# --configs: a subset of "es-fp32 es-int8 es-int8-g64 es-bf16 torch-fp32
+# torch-dyn-int8" (default all; ort-fp32 is added by --ort same), for tests.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 rounds=3 reps=3 threads_list="1 2" out="" write=0 ort=auto
+configs_arg="es-fp32 es-int8 es-int8-g64 es-bf16 torch-fp32 torch-dyn-int8"
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) rounds="$2"; shift 2 ;;
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
         --out) out="$2"; shift 2 ;;
         --ort) ort="$2"; shift 2 ;;
         --write) write=1; shift ;;
+        --configs) configs_arg="$2"; shift 2 ;;
         *) echo "quant_run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -133,7 +137,13 @@ run_cfg() { # config threads reps [extra args]
             --threads "$th" --reps "$r" "$@" ;;
     esac
 }
-configs=(es-fp32 es-int8 es-int8-g64 es-bf16 torch-fp32 torch-dyn-int8)
+read -r -a configs <<<"$configs_arg"
+for c in "${configs[@]}"; do
+    case "$c" in
+        es-fp32 | es-int8 | es-int8-g64 | es-bf16 | torch-fp32 | torch-dyn-int8) ;;
+        *) echo "quant_run.sh: unknown configuration $c" >&2; exit 2 ;;
+    esac
+done
 [ "$ort" = same ] && configs+=(ort-fp32)
 
 log "agreement (1 thread)"
