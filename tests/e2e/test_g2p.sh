@@ -81,9 +81,12 @@ check 'grep -q "^WER: " <<<"$txt" && grep -q "^PER: " <<<"$txt"' "text output: $
 
 # --- 3. hostile inputs and errors ------------------------------------------------------
 long="$(head -c 10000 /dev/zero | tr '\0' 'a')"
-for w in "$long" $'\xff\xfe' "o'neil" "x" "3d" "ÉCOLE"; do
-  "$CLI" generate -m "$MODEL" --beam 4 "$w" >/dev/null 2>"$tmp/e"; rc=$?
-  check '[ $rc = 0 ]' "generate '${w:0:20}' exit $rc: $(cat "$tmp/e")"
+# (the empty word first: the CLI sizes its session from the first input; 0 bytes once failed)
+for w in "" "$long" $'\xff\xfe' "o'neil" "x" "3d" "ÉCOLE" "😀👍"; do
+  for q in "" --quantized-beam; do
+    "$CLI" generate -m "$MODEL" --beam 4 $q "$w" >"$tmp/o" 2>"$tmp/e"; rc=$?
+    check '[ $rc = 0 ] && [ "$(wc -l <"$tmp/o")" = 1 ]' "generate $q '${w:0:20}' exit $rc: $(cat "$tmp/e")"
+  done
 done
 "$CLI" eval -m "$MODEL" --task g2p --data "$tmp/data" --case upper >/dev/null 2>&1; rc=$?
 check '[ $rc = 2 ]' "bad --case exit $rc"

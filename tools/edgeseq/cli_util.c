@@ -584,7 +584,8 @@ void cli_session_init(cli_session *cs, const es_model *m, int n_threads) {
 }
 
 static int grow(int have, int need) {
-    if (have <= 0) return need; /* first session: exactly what is asked */
+    if (have <= 0) return need > 0 ? need : 1; /* first session: what is asked (>= 1: an empty
+                                                 * byte input has 0 source rows) */
     if (need <= have) return have;
     long long v = have > 0 ? have : 1;
     while (v < need) v *= 2;
