@@ -139,6 +139,11 @@ int cmd_classify(int argc, char **argv) {
                 rc = cli_fail("'-' given twice: stdin is one document");
                 continue;
             }
+            if (path[0] == '\0') {
+                rc = cli_fail("an empty file name was given (argument %d); classify reads FILEs "
+                              "(or - for stdin), use --text for a string", i + 1);
+                continue;
+            }
             uint8_t *b = NULL;
             size_t n = 0;
             es_error err = {0};
