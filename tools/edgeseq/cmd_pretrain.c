@@ -116,7 +116,10 @@ int cmd_pretrain(int argc, char **argv) {
         "<extra_id_0>, <extra_id_1>, ... and the target lists each sentinel and its span.\n"
         "Adafactor with T5's inverse-square-root schedule. Checkpoints every --save-every\n"
         "steps (kill-safe; --resume continues), best validation model in DIR/best, curves\n"
-        "in DIR/curves.csv and DIR/curves.svg; DIR ends up a normal HF model folder.",
+        "in DIR/curves.csv and DIR/curves.svg; DIR ends up a normal HF model folder.\n"
+        "Byte encoders (ByteQRNN, ByteTransformer) are pretrained with a byte-level masked\n"
+        "objective by `edgeseq pretrain --byte-encoder CONFIG.json ...` (its own flags:\n"
+        "`edgeseq pretrain --byte-encoder CONFIG.json --help`).",
         "  edgeseq pretrain --spm spiece.model --init t5-efficient-tiny --out runs/pt data/sotu\n"
         "  edgeseq pretrain --spm spiece.model --out runs/pt --resume data/sotu\n"
         "  edgeseq pretrain -m runs/pt --examples 5 data/sotu",
