@@ -88,6 +88,32 @@ typedef void (*es_bgemm_fn)(float *C, int ldc, const float *A, int lda, const ui
  * they differ from its streaming path by summation order only. Same
  * threads, determinism and scratch rules as gemm_nt
  * (tests/unit/test_kern_packed.c). */
+/* Panel-packed int8 weights for decode-speed integer products (T5 int8
+ * linears, src/model/t5_pack.c). One layout for every ISA, written by
+ * es_qpack_nt: B (N, K) becomes ceil(N/4) panels of 4 rows, panel p at
+ * P + p·es_qpack_stride(K); a panel is Kp/16 blocks of 64 bytes (Kp = K
+ * rounded up to 16), block b holding rows 4p..4p+3 (16 bytes each, in row
+ * order) of columns 16b..16b+15; bytes past N rows / K columns are 0. So
+ * a GEMV reads each panel as one sequential stream (the row-major layout
+ * reads 4 rows of K bytes at stride K, which the hardware prefetchers
+ * follow badly: measured 2x slower at M = 1).
+ *   qgemm_packed(C, ldc, A, lda, P, pstride, M, N, K, acc):
+ *     C(M,N) (+)= A(M,K)·B(N,K)ᵀ, A uint8 codes, B given by P: element
+ *     (n, k) at P[(n/4)·pstride + (k/16)·64 + (n%4)·16 + k%16]. P may
+ *     point into a packed matrix at a 4-row, 16-column boundary (a column
+ *     block of the full product); K need not be a multiple of 16 and the
+ *     bytes past K in the last block are never used (A's tail is padded
+ *     with code 0), so they may belong to the next columns. Rows n with
+ *     N <= n < 4·ceil(N/4) are read but not written. Exact (integer), same
+ *     bits as qgemm_nt; single-threaded, no allocation. */
+typedef void (*es_qgemm_packed_fn)(int32_t *C, int ldc, const uint8_t *A, int lda,
+                                   const int8_t *P, size_t pstride, int M, int N, int K, int acc);
+size_t es_qpack_stride(int K);         /* bytes per 4-row panel */
+size_t es_qpack_bytes(int N, int K);   /* bytes of the packed matrix */
+void es_qpack_nt(int8_t *P, const int8_t *B, int ldb, int N, int K);
+/* element (n, k) of a packed matrix */
+int8_t es_qpack_at(const int8_t *P, size_t pstride, int n, int k);
+
 typedef size_t (*es_gemm_pack_floats_fn)(int N, int K);
 typedef void (*es_gemm_pack_fn)(float *P, const float *B, int ldb, int N, int K);
 typedef void (*es_gemm_packed_fn)(es_pool *pool, float *C, int ldc, const float *A, int lda,
@@ -110,6 +136,8 @@ typedef struct es_kern_table {
     es_gemm_pack_floats_fn gemm_pack_floats;
     es_gemm_pack_fn gemm_pack_nt;
     es_gemm_packed_fn gemm_nt_packed;
+    /* panel-packed integer GEMM (appended; see es_qgemm_packed_fn) */
+    es_qgemm_packed_fn qgemm_packed;
 } es_kern_table;
 
 /* The table for this CPU (chosen once, thread-safe). */
@@ -182,6 +210,13 @@ void es_qgemm_nt_ref(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int l
                      const int8_t *B, int ldb, int M, int N, int K, int acc);
 void es_qgemm_nt_avx2(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
                       const int8_t *B, int ldb, int M, int N, int K, int acc);
+
+/* Panel-packed integer GEMM (contract above es_qgemm_packed_fn). _avx2:
+ * only when es_kern_get says the ISA is usable; the AVX-512 table uses it. */
+void es_qgemm_packed_ref(int32_t *C, int ldc, const uint8_t *A, int lda, const int8_t *P,
+                         size_t pstride, int M, int N, int K, int acc);
+void es_qgemm_packed_avx2(int32_t *C, int ldc, const uint8_t *A, int lda, const int8_t *P,
+                          size_t pstride, int M, int N, int K, int acc);
 
 /* bf16-weight GEMM (contract above es_bgemm_fn). _avx2: only when
  * es_kern_get says the ISA is usable; the AVX-512 table uses it too. */

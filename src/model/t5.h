@@ -86,9 +86,10 @@ typedef struct es_t5_model {
      * float projection pointers are NULL (inference only, no training). */
     es_t5_lin embed_lin, lm_head_lin;
     int quant;
-    /* Pre-packed fp32 weights (src/model/t5_pack.c): one es_malloc_aligned
-     * block that the handles' `packed` pointers point into, or NULL. */
-    float *packed_buf;
+    /* Pre-packed weights (src/model/t5_pack.c): one es_malloc_aligned
+     * block that the handles' `packed` (fp32) or `qp` (int8) pointers
+     * point into, or NULL. */
+    void *packed_buf;
     size_t packed_bytes;
 } es_t5_model;
 

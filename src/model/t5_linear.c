@@ -65,6 +65,7 @@ static void i8_task(void *ctx, int task, int n_tasks) {
     const int n0 = task * LIN_NB, nb = ES_MIN(LIN_NB, N - n0);
     const int chunk = G < K ? G : ES_MIN(K, ES_T5_LIN_KCHUNK);
     const es_qgemm_fn qgemm = es_kern()->qgemm_nt;
+    const es_qgemm_packed_fn qgemm_p = es_kern()->qgemm_packed;
     uint8_t codes[LIN_MT * ES_T5_LIN_KCHUNK];
     int32_t acc32[LIN_MT * LIN_NB];
     float part[LIN_MT * LIN_NB];
@@ -102,8 +103,13 @@ static void i8_task(void *ctx, int task, int n_tasks) {
             }
             /* per-channel: int32 sums accumulate over the chunks (exact);
              * group-wise: one group per chunk, scaled into part[] */
-            qgemm(NULL, acc32, nb, A, lda, w->q + (size_t)n0 * K + k0, K, mt, nb, kc,
-                  G < K ? 0 : (k0 > 0));
+            if (w->qp)
+                qgemm_p(acc32, nb, A, lda,
+                        w->qp + (size_t)(n0 / 4) * w->qp_stride + (size_t)(k0 / 16) * 64,
+                        w->qp_stride, mt, nb, kc, G < K ? 0 : (k0 > 0));
+            else
+                qgemm(NULL, acc32, nb, A, lda, w->q + (size_t)n0 * K + k0, K, mt, nb, kc,
+                      G < K ? 0 : (k0 > 0));
             if (G < K) {
                 for (int r = 0; r < mt; r++)
                     for (int n = 0; n < nb; n++) {

@@ -42,6 +42,11 @@ typedef struct es_t5_lin {
      * (kern.h; encoder-side weights, t5_pack.c); then es_t5_linear uses
      * gemm_nt_packed. f32 stays valid (training, row lookups). */
     const float *packed;
+    /* I8 only, optional: q re-packed at load into 4-row panels (kern.h
+     * es_qpack_nt; t5_pack.c), qp_stride bytes per panel; then the integer
+     * products read qp (kern qgemm_packed) and q only serves row lookups. */
+    const int8_t *qp;
+    size_t qp_stride;
 } es_t5_lin;
 
 /* y (M, N) (+)= x (M, K) · Wᵀ for any kind (acc = 1 adds). F32 calls the

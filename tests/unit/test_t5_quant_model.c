@@ -199,7 +199,9 @@ int main(void) {
         float *ref = logits_of(src, 1, T, &V, NULL, 0);
         REQUIRE(ref, "reference logits");
         const char *dt[4] = {"int8", "int8", "bf16", "f16"};
-        const int grp[4] = {0, 8, 0, 0};
+        /* group 16 (tiny-v1) takes the packed group-wise path; tiny-v11's
+         * widths (48, 96, 72) allow group 8, which stays row-major */
+        const int grp[4] = {0, f == 0 ? 16 : 8, 0, 0};
         /* tiny-v11 is stored BF16: its bf16/f16 forms are the same numbers */
         for (int k = 0; k < (f == 0 ? 4 : 2); k++) {
             char sub[64];
@@ -214,6 +216,18 @@ int main(void) {
             REQUIRE(l1 && l2, "quantized logits");
             CHECK(memcmp(l1, l2, sizeof(float) * T * V) == 0, "%s: 1 vs 2 threads logits differ", sub);
             CHECK(memcmp(g1, g2, sizeof g1) == 0, "%s: 1 vs 2 threads greedy ids differ", sub);
+            if (k < 2) {
+                /* int8 codes re-packed into panels at load (t5_pack.c) vs
+                 * read row-major (EDGESEQ_PACK=0): the same integer sums */
+                int32_t g3[NG];
+                setenv("EDGESEQ_PACK", "0", 1);
+                float *l3 = logits_of(path2(sub, NULL), 2, T, &V2, g3, NG);
+                unsetenv("EDGESEQ_PACK");
+                REQUIRE(l3, "unpacked logits");
+                CHECK(memcmp(l1, l3, sizeof(float) * T * V) == 0 && memcmp(g1, g3, sizeof g1) == 0,
+                      "%s: packed vs row-major int8 weights differ", sub);
+                free(l3);
+            }
             double d = max_diff(l1, ref, (size_t)T * V);
             double bound = k < 2 ? bound_i8[f] : k == 2 ? bound_bf16[f] : bound_f16[f];
             CHECK(d <= bound, "%s: max |logit diff| %g > %g", sub, d, bound);

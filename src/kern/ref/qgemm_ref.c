@@ -8,6 +8,8 @@
  */
 #include "kern/kern.h"
 
+#include <string.h>
+
 typedef struct qgemm_job {
     int32_t *C;
     const uint8_t *A;
@@ -41,4 +43,39 @@ void es_qgemm_nt_ref(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int l
         if (nt > M) nt = M;
     }
     es_pool_run(nt > 1 ? pool : NULL, nt, qnt_task, &j);
+}
+
+/* ---- panel-packed int8 weights (kern.h es_qgemm_packed_fn) ------------- */
+
+size_t es_qpack_stride(int K) { return (size_t)((K + 15) / 16) * 64; }
+
+size_t es_qpack_bytes(int N, int K) { return (size_t)((N + 3) / 4) * es_qpack_stride(K); }
+
+void es_qpack_nt(int8_t *P, const int8_t *B, int ldb, int N, int K) {
+    const size_t ps = es_qpack_stride(K);
+    memset(P, 0, es_qpack_bytes(N, K));
+    for (int n = 0; n < N; n++) {
+        int8_t *dst = P + (size_t)(n / 4) * ps + (size_t)(n % 4) * 16;
+        const int8_t *src = B + (size_t)n * (size_t)ldb;
+        for (int k0 = 0; k0 < K; k0 += 16)
+            memcpy(dst + (size_t)(k0 / 16) * 64, src + k0, (size_t)ES_MIN(16, K - k0));
+    }
+}
+
+int8_t es_qpack_at(const int8_t *P, size_t pstride, int n, int k) {
+    return P[(size_t)(n / 4) * pstride + (size_t)(k / 16) * 64 + (size_t)(n % 4) * 16 +
+             (size_t)(k % 16)];
+}
+
+void es_qgemm_packed_ref(int32_t *C, int ldc, const uint8_t *A, int lda, const int8_t *P,
+                         size_t pstride, int M, int N, int K, int acc) {
+    for (int i = 0; i < M; i++) {
+        const uint8_t *a = A + (size_t)i * (size_t)lda;
+        int32_t *c = C + (size_t)i * (size_t)ldc;
+        for (int n = 0; n < N; n++) {
+            int32_t s = 0;
+            for (int k = 0; k < K; k++) s += (int32_t)a[k] * (int32_t)es_qpack_at(P, pstride, n, k);
+            c[n] = acc ? c[n] + s : s;
+        }
+    }
 }

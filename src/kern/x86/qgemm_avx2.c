@@ -14,6 +14,7 @@
 #include "kern/kern.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 typedef struct qgemm_job {
     int32_t *C;
@@ -92,4 +93,88 @@ void es_qgemm_nt_avx2(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int 
         if (nt > M) nt = M;
     }
     es_pool_run(nt > 1 ? pool : NULL, nt, qnt_task, &j);
+}
+
+/* ---- panel-packed weights (kern.h es_qgemm_packed_fn) -------------------
+ * R (1 or 2) rows × one 4-row panel per pass: each 64-byte block is one
+ * cache line holding 16 k of all 4 columns, so M = 1 streams the weights
+ * sequentially at memory speed. Same widen + vpmaddwd arithmetic as
+ * above (exact for any codes); the four column sums are reduced together
+ * with vphaddd. */
+
+#ifndef QP_PF
+#define QP_PF 4096
+#endif
+
+static inline __m128i hsum4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
+    __m256i c = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+    return _mm_add_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+}
+
+static inline void put4(int32_t *c, __m128i v, int nc, int acc) {
+    int32_t t[4];
+    _mm_storeu_si128((__m128i *)(void *)t, v);
+    for (int n = 0; n < nc; n++) c[n] = acc ? c[n] + t[n] : t[n];
+}
+
+static inline __attribute__((always_inline)) void qp_rows(int32_t *C, int ldc,
+                                                          const uint8_t *a0, const uint8_t *a1,
+                                                          const uint8_t *t0, const uint8_t *t1,
+                                                          const int8_t *P, size_t pstride,
+                                                          int R, int N, int K, int acc) {
+    const int K16 = K & ~15, NP = (N + 3) / 4;
+    for (int p = 0; p < NP; p++) {
+        const int8_t *b = P + (size_t)p * pstride;
+        __m256i r00 = _mm256_setzero_si256(), r01 = r00, r02 = r00, r03 = r00;
+        __m256i r10 = r00, r11 = r00, r12 = r00, r13 = r00;
+        for (int k = 0; k <= K16; k += 16, b += 64) {
+            const uint8_t *x0p = a0 + k, *x1p = R > 1 ? a1 + k : x0p;
+            if (k == K16) {
+                if (K16 == K) break;
+                x0p = t0; /* A's tail, zero padded */
+                x1p = t1;
+            }
+            if (R == 1) _mm_prefetch((const char *)b + QP_PF, _MM_HINT_T0);
+            __m256i w0 = load_s8(b), w1 = load_s8(b + 16), w2 = load_s8(b + 32),
+                    w3 = load_s8(b + 48);
+            __m256i x0 = load_u8(x0p);
+            r00 = _mm256_add_epi32(r00, _mm256_madd_epi16(x0, w0));
+            r01 = _mm256_add_epi32(r01, _mm256_madd_epi16(x0, w1));
+            r02 = _mm256_add_epi32(r02, _mm256_madd_epi16(x0, w2));
+            r03 = _mm256_add_epi32(r03, _mm256_madd_epi16(x0, w3));
+            if (R > 1) {
+                __m256i x1 = load_u8(x1p);
+                r10 = _mm256_add_epi32(r10, _mm256_madd_epi16(x1, w0));
+                r11 = _mm256_add_epi32(r11, _mm256_madd_epi16(x1, w1));
+                r12 = _mm256_add_epi32(r12, _mm256_madd_epi16(x1, w2));
+                r13 = _mm256_add_epi32(r13, _mm256_madd_epi16(x1, w3));
+            }
+        }
+        const int nc = ES_MIN(4, N - 4 * p);
+        put4(C + 4 * p, hsum4(r00, r01, r02, r03), nc, acc);
+        if (R > 1) put4(C + ldc + 4 * p, hsum4(r10, r11, r12, r13), nc, acc);
+    }
+}
+
+void es_qgemm_packed_avx2(int32_t *C, int ldc, const uint8_t *A, int lda, const int8_t *P,
+                          size_t pstride, int M, int N, int K, int acc) {
+    if (M <= 0 || N <= 0) return;
+    const int K16 = K & ~15, tail = K - K16;
+    uint8_t t0[16], t1[16];
+    memset(t0, 0, sizeof t0);
+    memset(t1, 0, sizeof t1);
+    int i = 0;
+    for (; i + 2 <= M; i += 2) {
+        const uint8_t *a0 = A + (size_t)i * (size_t)lda, *a1 = a0 + lda;
+        if (tail) {
+            memcpy(t0, a0 + K16, (size_t)tail);
+            memcpy(t1, a1 + K16, (size_t)tail);
+        }
+        qp_rows(C + (size_t)i * (size_t)ldc, ldc, a0, a1, t0, t1, P, pstride, 2, N, K, acc);
+    }
+    if (i < M) {
+        const uint8_t *a0 = A + (size_t)i * (size_t)lda;
+        if (tail) memcpy(t0, a0 + K16, (size_t)tail);
+        qp_rows(C + (size_t)i * (size_t)ldc, ldc, a0, a0, t0, t0, P, pstride, 1, N, K, acc);
+    }
 }
