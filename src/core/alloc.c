@@ -8,8 +8,12 @@
 #include "core/common.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 static es_allocator g_alloc;
 static atomic_long g_count; /* atomic: pool threads may allocate */
@@ -70,6 +74,43 @@ void *es_malloc_aligned(size_t size) {
     uintptr_t a = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
     ((void **)a)[-1] = raw;
     return (void *)a;
+}
+
+/* Blocks from es_malloc_big carry a 64-byte header: the mapping's length
+ * (0 = carved from es_malloc_aligned instead). */
+void *es_malloc_big(size_t size, int populate) {
+#if defined(__linux__) && defined(MAP_POPULATE)
+    if (size >= (8u << 20) && !g_alloc.alloc) {
+        if (should_fail()) return NULL;
+        size_t total;
+        if (!es_add_ok(size, 64, &total)) return NULL;
+        /* populate: one call maps and zero-fills every page, so the first
+         * writes take no page faults (re-packing ~1.3x faster here) */
+        void *m = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
+        if (m == MAP_FAILED) return NULL;
+        ((size_t *)m)[0] = total;
+        return (unsigned char *)m + 64;
+    }
+#endif
+    unsigned char *p = es_malloc_aligned(size + 64);
+    if (!p) return NULL;
+    ((size_t *)p)[0] = 0;
+    return p + 64;
+}
+
+void es_free_big(void *p) {
+    if (!p) return;
+    unsigned char *b = (unsigned char *)p - 64;
+    size_t total = ((size_t *)(void *)b)[0];
+#if defined(__linux__) && defined(MAP_POPULATE)
+    if (total) {
+        munmap(b, total);
+        return;
+    }
+#endif
+    (void)total;
+    es_free_aligned(b);
 }
 
 void es_free_aligned(void *p) {

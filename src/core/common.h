@@ -44,6 +44,14 @@ char *es_strdup(const char *s);
 /* 64-byte aligned allocation for kernel buffers; free with es_free_aligned. */
 void *es_malloc_aligned(size_t size);
 void es_free_aligned(void *p);
+/* 64-byte aligned block for large buffers written once (load-time
+ * re-packed weights): from 8 MB up, on Linux and without a custom
+ * allocator, its own anonymous mapping, with populate != 0 pre-faulted
+ * (no page fault per 4 KB while it is filled; all of it resident at
+ * once); else es_malloc_aligned. Counts as one allocation for
+ * es_test_fail_alloc_after. Free with es_free_big only. */
+void *es_malloc_big(size_t size, int populate);
+void es_free_big(void *p);
 
 /* Fault injection for tests: the Nth allocation from now (1-based) and all
  * later ones fail while `n` > 0; 0 disables. Returns allocations so far. */

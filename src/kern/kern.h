@@ -88,6 +88,27 @@ typedef void (*es_bgemm_fn)(float *C, int ldc, const float *A, int lda, const ui
  * they differ from its streaming path by summation order only. Same
  * threads, determinism and scratch rules as gemm_nt
  * (tests/unit/test_kern_packed.c). */
+/* Row-interleaved fp32 weights for small-M nt products (decode GEMVs;
+ * decoder weights and LM head re-packed once at load, src/model/t5_pack.c):
+ *   gemm_rows_floats(N, K): floats of the layout of B (N, K);
+ *   gemm_rows_pack(P, B, ldb, N, K): writes it; rows n0.. (n0 a
+ *     multiple of 8) may be packed by a separate call at
+ *     P + gemm_rows_floats(n0, K) (the layout is in row order);
+ *   gemm_nt_rows(pool, C, ldc, A, lda, P, M, N, K, acc):
+ *     C(M,N) (+)= A(M,K) · B(N,K)ᵀ with B given by P, any M (meant for
+ *     M <= 8; rows of A in groups of 4 re-read each panel from cache).
+ * The layout is private to the table that packed it. _ref: a row-major
+ * copy and gemm_nt_ref (same bits). SIMD: panels of 4 rows, each a
+ * sequence of blocks of 4 vectors (one per row, VL columns): one
+ * sequential stream per 4 output columns. Every C element is computed
+ * exactly as by the variant's gemm_nt at M <= 8 (the streaming path), so
+ * the bits equal gemm_nt's there; for any thread count
+ * (tests/unit/test_kern_rows.c). No allocation. */
+typedef size_t (*es_gemm_rows_floats_fn)(int N, int K);
+typedef void (*es_gemm_rows_pack_fn)(float *P, const float *B, int ldb, int N, int K);
+typedef void (*es_gemm_rows_fn)(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                                const float *P, int M, int N, int K, int acc);
+
 /* Panel-packed int8 weights for decode-speed integer products (T5 int8
  * linears, src/model/t5_pack.c). One layout for every ISA, written by
  * es_qpack_nt: B (N, K) becomes ceil(N/4) panels of 4 rows, panel p at
@@ -99,7 +120,8 @@ typedef void (*es_bgemm_fn)(float *C, int ldc, const float *A, int lda, const ui
  * follow badly: measured 2x slower at M = 1).
  *   qgemm_packed(C, ldc, A, lda, P, pstride, M, N, K, acc):
  *     C(M,N) (+)= A(M,K)·B(N,K)ᵀ, A uint8 codes, B given by P: element
- *     (n, k) at P[(n/4)·pstride + (k/16)·64 + (n%4)·16 + k%16]. P may
+ *     (n, k) at P[(n/4)·pstride + (k/16)·64 + (n%4)·16 + k%16] (so rows
+ *     n0.., n0 % 4 == 0, may be packed separately at es_qpack_bytes(n0, K)). P may
  *     point into a packed matrix at a 4-row, 16-column boundary (a column
  *     block of the full product); K need not be a multiple of 16 and the
  *     bytes past K in the last block are never used (A's tail is padded
@@ -138,6 +160,10 @@ typedef struct es_kern_table {
     es_gemm_packed_fn gemm_nt_packed;
     /* panel-packed integer GEMM (appended; see es_qgemm_packed_fn) */
     es_qgemm_packed_fn qgemm_packed;
+    /* row-interleaved fp32 nt weights (appended; see es_gemm_rows_fn) */
+    es_gemm_rows_floats_fn gemm_rows_floats;
+    es_gemm_rows_pack_fn gemm_rows_pack;
+    es_gemm_rows_fn gemm_nt_rows;
 } es_kern_table;
 
 /* The table for this CPU (chosen once, thread-safe). */
@@ -210,6 +236,22 @@ void es_qgemm_nt_ref(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int l
                      const int8_t *B, int ldb, int M, int N, int K, int acc);
 void es_qgemm_nt_avx2(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
                       const int8_t *B, int ldb, int M, int N, int K, int acc);
+
+/* Row-interleaved fp32 nt GEMM (contract above es_gemm_rows_fn). _avx2:
+ * only when es_kern_get says AVX2 is usable (the AVX-512 table uses it
+ * too: its bits are then AVX2 gemm_nt's); _avx512: compile-checked only. */
+size_t es_gemm_rows_floats_ref(int N, int K);
+void es_gemm_rows_pack_ref(float *P, const float *B, int ldb, int N, int K);
+void es_gemm_nt_rows_ref(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                         const float *P, int M, int N, int K, int acc);
+size_t es_gemm_rows_floats_avx2(int N, int K);
+void es_gemm_rows_pack_avx2(float *P, const float *B, int ldb, int N, int K);
+void es_gemm_nt_rows_avx2(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                          const float *P, int M, int N, int K, int acc);
+size_t es_gemm_rows_floats_avx512(int N, int K);
+void es_gemm_rows_pack_avx512(float *P, const float *B, int ldb, int N, int K);
+void es_gemm_nt_rows_avx512(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                            const float *P, int M, int N, int K, int acc);
 
 /* Panel-packed integer GEMM (contract above es_qgemm_packed_fn). _avx2:
  * only when es_kern_get says the ISA is usable; the AVX-512 table uses it. */

@@ -187,9 +187,10 @@ static bool is_known(const es_t5_config *c, const char *name) {
 static void t5_model_free(void *p) {
     es_t5_model *tm = p;
     if (!tm) return;
+    es_t5_pack_stop(tm); /* before the handles and the weights go */
     es_free(tm->enc);
     es_free(tm->dec);
-    es_free_aligned(tm->packed_buf);
+    es_free_big(tm->packed_buf);
     es_free(tm);
 }
 

@@ -86,11 +86,14 @@ typedef struct es_t5_model {
      * float projection pointers are NULL (inference only, no training). */
     es_t5_lin embed_lin, lm_head_lin;
     int quant;
-    /* Pre-packed weights (src/model/t5_pack.c): one es_malloc_aligned
-     * block that the handles' `packed` (fp32) or `qp` (int8) pointers
-     * point into, or NULL. */
+    /* Pre-packed fp32 encoder-side weights (src/model/t5_pack.c): one
+     * es_malloc_big block that the handles' `packed` pointers point into,
+     * or NULL. */
     void *packed_buf;
     size_t packed_bytes;
+    /* Background re-packing of the decode weights (t5_pack.c: fp32 rows
+     * panels / int8 panels, the handles' `rows` / `qp`), or NULL. */
+    struct es_t5_packer *packer;
 } es_t5_model;
 
 /* Re-packs the encoder-side fp32 projections (encoder q,k,v,o,wi,wi1,wo;
@@ -101,6 +104,9 @@ typedef struct es_t5_model {
  * EDGESEQ_PACK=0, or if memory runs out, nothing is packed (the forward
  * is the same, minus the speed-up). Never fails. */
 void es_t5_pack_weights(es_t5_model *tm, const struct es_weights *w);
+/* Stops and joins the background re-packing and frees its panels (model
+ * free; the handles must not be used afterwards). */
+void es_t5_pack_stop(es_t5_model *tm);
 
 /* ---- forward engine (src/nn/t5_forward.c) ------------------------------ */
 

@@ -66,6 +66,7 @@ static void i8_task(void *ctx, int task, int n_tasks) {
     const int chunk = G < K ? G : ES_MIN(K, ES_T5_LIN_KCHUNK);
     const es_qgemm_fn qgemm = es_kern()->qgemm_nt;
     const es_qgemm_packed_fn qgemm_p = es_kern()->qgemm_packed;
+    const int8_t *qp = es_t5_lin_qp(w); /* NULL until re-packed: same sums */
     uint8_t codes[LIN_MT * ES_T5_LIN_KCHUNK];
     int32_t acc32[LIN_MT * LIN_NB];
     float part[LIN_MT * LIN_NB];
@@ -103,9 +104,9 @@ static void i8_task(void *ctx, int task, int n_tasks) {
             }
             /* per-channel: int32 sums accumulate over the chunks (exact);
              * group-wise: one group per chunk, scaled into part[] */
-            if (w->qp)
+            if (qp)
                 qgemm_p(acc32, nb, A, lda,
-                        w->qp + (size_t)(n0 / 4) * w->qp_stride + (size_t)(k0 / 16) * 64,
+                        qp + (size_t)(n0 / 4) * w->qp_stride + (size_t)(k0 / 16) * 64,
                         w->qp_stride, mt, nb, kc, G < K ? 0 : (k0 > 0));
             else
                 qgemm(NULL, acc32, nb, A, lda, w->q + (size_t)n0 * K + k0, K, mt, nb, kc,
@@ -147,6 +148,11 @@ static void bf16_task(void *ctx, int task, int n_tasks) {
 
 void es_t5_linear(es_pool *pool, float *y, const float *x, int M, const es_t5_lin *w, int acc) {
     if (M <= 0 || w->N <= 0) return;
+    const float *rp = w->kind == ES_T5_W_F32 && M <= 8 ? es_t5_lin_rows(w) : NULL;
+    if (rp) {
+        es_kern()->gemm_nt_rows(pool, y, w->N, x, w->K, rp, M, w->N, w->K, acc);
+        return;
+    }
     if (w->kind == ES_T5_W_F32 && w->packed) {
         es_kern()->gemm_nt_packed(pool, y, w->N, x, w->K, w->packed, M, w->N, w->K, acc);
         return;

@@ -42,12 +42,26 @@ typedef struct es_t5_lin {
      * (kern.h; encoder-side weights, t5_pack.c); then es_t5_linear uses
      * gemm_nt_packed. f32 stays valid (training, row lookups). */
     const float *packed;
-    /* I8 only, optional: q re-packed at load into 4-row panels (kern.h
-     * es_qpack_nt; t5_pack.c), qp_stride bytes per panel; then the integer
-     * products read qp (kern qgemm_packed) and q only serves row lookups. */
+    /* F32 only, optional: f32 re-packed after load by
+     * es_kern()->gemm_rows_pack (decoder projections and LM head, in the
+     * background: t5_pack.c; read it with es_t5_lin_rows); products with
+     * M <= 8 rows (decode steps) then use gemm_nt_rows: gemm_nt's bits. */
+    const float *rows;
+    /* I8 only, optional: q re-packed after load into 4-row panels (kern.h
+     * es_qpack_nt; in the background, t5_pack.c: read it with
+     * es_t5_lin_qp), qp_stride bytes per panel; then the integer products
+     * read qp (kern qgemm_packed), the same sums. */
     const int8_t *qp;
     size_t qp_stride;
 } es_t5_lin;
+
+/* The re-packed forms, or NULL while (or if) they are not written. */
+static inline const float *es_t5_lin_rows(const es_t5_lin *w) {
+    return __atomic_load_n(&w->rows, __ATOMIC_ACQUIRE);
+}
+static inline const int8_t *es_t5_lin_qp(const es_t5_lin *w) {
+    return __atomic_load_n(&w->qp, __ATOMIC_ACQUIRE);
+}
 
 /* y (M, N) (+)= x (M, K) · Wᵀ for any kind (acc = 1 adds). F32 calls the
  * fp32 GEMM directly (the forward's own split is used for F32 there).

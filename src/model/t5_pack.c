@@ -32,8 +32,12 @@
 #include "kern/kern.h"
 #include "quant/t5_quant.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
 
 /* Calls fn on every handle that gets packed. */
 static void each_lin(es_t5_model *tm, void (*fn)(void *ctx, es_t5_lin *l), void *ctx) {
@@ -77,88 +81,165 @@ static void pack(void *ctx, es_t5_lin *l) {
     es_weights_release(c->w, l->f32, (size_t)l->N * (size_t)l->K * sizeof(float));
 }
 
-/* ---- int8 models: every I8 projection into 4-row panels ---------------- */
+/* ---- decode weights, re-packed in the background ------------------------
+ * fp32 decoder projections + LM head into row-interleaved panels (kern.h
+ * gemm_rows_pack), int8 projections into 4-row panels (es_qpack_nt).
+ * Products with either give exactly the bits of the row-major weights
+ * (gemm_nt_rows == gemm_nt at M <= 8; integer sums), so a thread does the
+ * copying after es_model_load has returned and each handle switches to
+ * its panels when they are written (pointer published with release
+ * semantics, read with acquire: es_t5_lin_rows / es_t5_lin_qp); a forward
+ * pass never sees a half-written panel and its results never depend on
+ * when the switch happens. Loading stays ~ms (copying 160 MB of
+ * t5-efficient-small decoder weights into fresh memory costs ~150 ms
+ * here, most of it the kernel providing the pages). The buffer is
+ * allocated by the loading thread (es_malloc_big, not pre-faulted: its
+ * pages arrive as the panels are written while each source is released,
+ * so the resident set does not hold both copies; the background thread
+ * never allocates); es_t5_pack_stop (model free) stops and joins it.
+ * EDGESEQ_PACK=sync packs before es_model_load returns (tests). */
 
-typedef struct qpack_ctx {
+typedef struct es_t5_packer {
+    es_t5_model *tm;
     const es_weights *w;
-    size_t bytes; /* pass 1: total; pass 2: next offset */
-    int ok;       /* every candidate is memory-mapped */
-    int8_t *buf;
-} qpack_ctx;
+    const es_kern_table *kt;
+    int int8;         /* 1: int8 panels, 0: fp32 rows */
+    unsigned char *buf;
+    size_t bytes;     /* pass 1: total; pass 2: next offset */
+    int ok;           /* every candidate is memory-mapped */
+    atomic_int stop;
+    pthread_t th;
+    int joinable;
+} es_t5_packer;
 
-static int qpackable(const es_t5_lin *l) {
-    /* a column chunk of the integer product must start on a 16-column
-     * block: per-channel (chunks of ES_T5_LIN_KCHUNK) or groups of 16k */
-    return l->kind == ES_T5_W_I8 && l->q && (l->group == l->K || l->group % 16 == 0);
+/* The handles multiplied at decode steps: fp32, the decoder projections
+ * (self q,k,v,o, cross q,o, feed-forward) and the LM head; int8, every I8
+ * projection (the encoder's too) and the LM head. An untied embedding only
+ * serves row lookups; a tied one is the LM head's weight (its own handle
+ * keeps reading the codes row by row). */
+static void each_decode(es_t5_packer *c, void (*fn)(es_t5_packer *c, es_t5_lin *l)) {
+    static const int ids[] = {ES_T5_LQ,  ES_T5_LK,  ES_T5_LV,   ES_T5_LO, ES_T5_LCQ,
+                              ES_T5_LCO, ES_T5_LWI, ES_T5_LWI1, ES_T5_LWO};
+    es_t5_model *tm = c->tm;
+    if (c->int8)
+        for (int i = 0; i < tm->cfg.n_enc_layers; i++)
+            for (int k = 0; k < ES_T5_NLIN; k++) fn(c, &tm->enc[i].lin[k]);
+    for (int i = 0; i < tm->cfg.n_dec_layers; i++) {
+        if (c->int8)
+            for (int k = 0; k < ES_T5_NLIN; k++) fn(c, &tm->dec[i].lin[k]);
+        else
+            for (size_t k = 0; k < ES_ARRAY_LEN(ids); k++) fn(c, &tm->dec[i].lin[ids[k]]);
+    }
+    fn(c, &tm->lm_head_lin);
 }
 
-static size_t qslot(const es_t5_lin *l) { return (es_qpack_bytes(l->N, l->K) + 63) & ~(size_t)63; }
-
-static void qcount(void *ctx, es_t5_lin *l) {
-    qpack_ctx *c = ctx;
-    if (!qpackable(l)) return;
-    if (!es_weights_mapped(c->w, l->q, (size_t)l->N * (size_t)l->K)) c->ok = 0;
-    c->bytes += qslot(l);
+static int candidate(const es_t5_packer *c, const es_t5_lin *l) {
+    if (c->int8) /* a chunk of the integer product starts on a 16-column block */
+        return l->kind == ES_T5_W_I8 && l->q && (l->group == l->K || l->group % 16 == 0);
+    return l->kind == ES_T5_W_F32 && l->f32;
 }
 
-static void qpack(void *ctx, es_t5_lin *l) {
-    qpack_ctx *c = ctx;
-    if (!qpackable(l)) return;
-    int8_t *dst = c->buf + c->bytes;
-    es_qpack_nt(dst, l->q, l->K, l->N, l->K);
-    c->bytes += qslot(l);
-    l->qp = dst;
-    l->qp_stride = es_qpack_stride(l->K);
-    /* q stays valid for row lookups (the embedding): its pages come back
-     * from the file on demand */
-    es_weights_release(c->w, l->q, (size_t)l->N * (size_t)l->K);
+static size_t src_bytes(const es_t5_packer *c, const es_t5_lin *l) {
+    return (size_t)l->N * (size_t)l->K * (c->int8 ? 1 : sizeof(float));
 }
 
-/* Every I8 handle that is multiplied (a tied embedding shares the LM
- * head's panels: the copy of the handle is fixed up by the caller). */
-static void each_i8(es_t5_model *tm, void (*fn)(void *ctx, es_t5_lin *l), void *ctx) {
-    for (int i = 0; i < tm->cfg.n_enc_layers; i++)
-        for (int k = 0; k < ES_T5_NLIN; k++) fn(ctx, &tm->enc[i].lin[k]);
-    for (int i = 0; i < tm->cfg.n_dec_layers; i++)
-        for (int k = 0; k < ES_T5_NLIN; k++) fn(ctx, &tm->dec[i].lin[k]);
-    fn(ctx, &tm->lm_head_lin); /* an untied embedding only serves row lookups */
+static size_t slot_bytes(const es_t5_packer *c, const es_t5_lin *l) {
+    size_t n = c->int8 ? es_qpack_bytes(l->N, l->K)
+                       : c->kt->gemm_rows_floats(l->N, l->K) * sizeof(float);
+    return (n + 63) & ~(size_t)63;
 }
 
-static void pack_int8(es_t5_model *tm, const es_weights *w) {
-    qpack_ctx c = {w, 0, 1, NULL};
-    each_i8(tm, qcount, &c);
-    if (!c.ok || c.bytes == 0) return;
-    c.buf = es_malloc_aligned(c.bytes);
-    if (!c.buf) {
-        es_log(ES_LOG_INFO, "t5: no memory to pre-pack %zu bytes of int8 weights; running unpacked",
-               c.bytes);
+static void dcount(es_t5_packer *c, es_t5_lin *l) {
+    if (!candidate(c, l)) return;
+    if (!es_weights_mapped(c->w, c->int8 ? (const void *)l->q : (const void *)l->f32, src_bytes(c, l)))
+        c->ok = 0;
+    c->bytes += slot_bytes(c, l);
+}
+
+/* Rows per step: the source rows packed so far are released at every step,
+ * so the resident set never holds two copies of more than ~2 MB (the LM
+ * head alone is 66 MB in t5-efficient-small). A multiple of 8: a panel
+ * boundary of every layout. */
+#define PACK_ROWS 1024
+
+static void dpack(es_t5_packer *c, es_t5_lin *l) {
+    if (!candidate(c, l)) return;
+    unsigned char *dst = c->buf + c->bytes;
+    c->bytes += slot_bytes(c, l);
+    const size_t row = (size_t)l->K * (c->int8 ? 1 : sizeof(float));
+    const void *src = c->int8 ? (const void *)l->q : (const void *)l->f32;
+    for (int n0 = 0; n0 < l->N; n0 += PACK_ROWS) {
+        if (atomic_load(&c->stop)) return; /* model free: never published */
+        const int nr = ES_MIN(PACK_ROWS, l->N - n0);
+        if (c->int8)
+            es_qpack_nt((int8_t *)(dst + es_qpack_bytes(n0, l->K)), l->q + (size_t)n0 * l->K, l->K,
+                        nr, l->K);
+        else
+            c->kt->gemm_rows_pack((float *)(void *)dst + c->kt->gemm_rows_floats(n0, l->K),
+                                  l->f32 + (size_t)n0 * l->K, l->K, nr, l->K);
+        /* the row-major source stays valid (M > 8 products, embedding
+         * rows): its pages come back from the file when used */
+        es_weights_release(c->w, src, (size_t)(n0 + nr) * row);
+    }
+    if (c->int8) {
+        l->qp_stride = es_qpack_stride(l->K); /* before qp is published */
+        __atomic_store_n(&l->qp, (const int8_t *)dst, __ATOMIC_RELEASE);
+    } else {
+        __atomic_store_n(&l->rows, (const float *)(void *)dst, __ATOMIC_RELEASE);
+    }
+}
+
+static void *pack_main(void *arg) {
+    es_t5_packer *c = arg;
+    c->bytes = 0;
+    each_decode(c, dpack);
+    return NULL;
+}
+
+static void pack_decode(es_t5_model *tm, const es_weights *w, int int8, int sync) {
+    es_t5_packer *c = es_calloc(1, sizeof *c);
+    if (!c) return;
+    c->tm = tm;
+    c->w = w;
+    c->kt = es_kern();
+    c->int8 = int8;
+    c->ok = 1;
+    atomic_init(&c->stop, 0);
+    if (!int8 && !c->kt->gemm_rows_floats) c->ok = 0;
+    if (c->ok) each_decode(c, dcount);
+    if (!c->ok || c->bytes == 0 || !(c->buf = es_malloc_big(c->bytes, 0))) {
+        if (c->ok && c->bytes)
+            es_log(ES_LOG_INFO, "t5: no memory to re-pack %zu bytes of decode weights; running "
+                   "them row-major", c->bytes);
+        es_free(c);
         return;
     }
-    tm->packed_bytes = c.bytes;
-    c.bytes = 0;
-    each_i8(tm, qpack, &c);
-    if (tm->embed_lin.q == tm->lm_head_lin.q) {
-        tm->embed_lin.qp = tm->lm_head_lin.qp;
-        tm->embed_lin.qp_stride = tm->lm_head_lin.qp_stride;
-    }
-    tm->packed_buf = c.buf;
-}
-
-void es_t5_pack_weights(es_t5_model *tm, const es_weights *w) {
-    const char *env = getenv("EDGESEQ_PACK");
-    if (env && strcmp(env, "0") == 0) return;
-    if (tm->quant == ES_T5_Q_INT8) {
-        pack_int8(tm, w);
+    tm->packer = c;
+    if (!sync && pthread_create(&c->th, NULL, pack_main, c) == 0) {
+        c->joinable = 1;
         return;
     }
-    if (tm->quant) return;
+    pack_main(c); /* EDGESEQ_PACK=sync, or no thread to be had */
+}
+
+void es_t5_pack_stop(es_t5_model *tm) {
+    es_t5_packer *c = tm->packer;
+    if (!c) return;
+    atomic_store(&c->stop, 1);
+    if (c->joinable) pthread_join(c->th, NULL);
+    es_free_big(c->buf);
+    es_free(c);
+    tm->packer = NULL;
+}
+
+static void pack_encoder(es_t5_model *tm, const es_weights *w) {
     pack_ctx c = {es_kern(), w, 0, 1, NULL};
     if (!c.kt->gemm_pack_floats) return;
     each_lin(tm, count, &c);
     if (!c.ok || c.floats == 0) return;
     size_t bytes;
     if (!es_mul_ok(c.floats, sizeof(float), &bytes)) return;
-    c.buf = es_malloc_aligned(bytes);
+    c.buf = es_malloc_big(bytes, 1);
     if (!c.buf) {
         es_log(ES_LOG_INFO, "t5: no memory to pre-pack %zu bytes of weights; running unpacked",
                bytes);
@@ -168,4 +249,19 @@ void es_t5_pack_weights(es_t5_model *tm, const es_weights *w) {
     each_lin(tm, pack, &c);
     tm->packed_buf = c.buf;
     tm->packed_bytes = bytes;
+}
+
+void es_t5_pack_weights(es_t5_model *tm, const es_weights *w) {
+    const char *env = getenv("EDGESEQ_PACK");
+    if (env && strcmp(env, "0") == 0) return;
+    const int sync = env && strcmp(env, "sync") == 0;
+    if (tm->quant == ES_T5_Q_INT8) {
+        pack_decode(tm, w, 1, sync);
+        return;
+    }
+    if (tm->quant) return;
+    /* the encoder's panels first, before es_model_load returns: for M <= 8
+     * packed and unpacked products differ in summation order */
+    pack_encoder(tm, w);
+    pack_decode(tm, w, 0, sync);
 }

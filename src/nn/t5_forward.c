@@ -57,7 +57,8 @@ static void lin_task(void *ctx, int task, int n_tasks) {
 static void linear(es_pool *pool, float *C, const float *A, const float *W, const es_t5_lin *h,
                    int M, int N, int K, int acc) {
     if (M <= 0) return;
-    if (!W || (h && h->packed)) { /* reduced precision, or pre-packed fp32 */
+    if (!W || (h && (h->packed || (M < SMALL_M && es_t5_lin_rows(h))))) {
+        /* reduced precision, or fp32 pre-packed / re-packed for decode */
         es_t5_linear(pool, C, A, M, h, acc);
         return;
     }

@@ -7,7 +7,8 @@
  * k0 % 16 == 0) with a K that ends mid-block (the bytes after it belong to
  * the next columns and must not count), acc = 0/1, extreme codes
  * (255 × −128). Integer results must be EQUAL; columns past N untouched.
- * Also checks es_qpack_at against the source.
+ * Also checks es_qpack_at against the source, and that rows from a
+ * multiple of 4 packed by a second call land at es_qpack_bytes(n0, K).
  */
 #include "kern/kern.h"
 
@@ -45,6 +46,15 @@ int main(void) {
                 const int N = Ns[b], K = Ks[e];
                 const size_t ps = es_qpack_stride(K);
                 es_qpack_nt(P, B, LDB, N, K);
+                if (N > 4) { /* rows from a multiple of 4 packed separately: same bytes */
+                    int8_t *Q = malloc(es_qpack_bytes(N, K));
+                    REQUIRE(Q, "malloc");
+                    const int n0 = (N / 2) & ~3;
+                    es_qpack_nt(Q, B, LDB, n0, K);
+                    es_qpack_nt(Q + es_qpack_bytes(n0, K), B + (size_t)n0 * LDB, LDB, N - n0, K);
+                    CHECK(memcmp(P, Q, es_qpack_bytes(N, K)) == 0, "N %d K %d: split packing differs", N, K);
+                    free(Q);
+                }
                 for (int n = 0; n < N; n++)
                     for (int k = 0; k < K; k++)
                         if (es_qpack_at(P, ps, n, k) != B[(size_t)n * LDB + k]) bad_at++;

@@ -9,7 +9,10 @@
  * (session creation makes some), so a regression cannot pass silently.
  * Both fixtures: tiny-v11 (BF16 file, weights on the heap, unpacked) and
  * tiny-v1 (F32, memory-mapped: encoder weights pre-packed at load, see
- * src/model/t5_pack.c), plus packed == unpacked encoder bits on tiny-v1. */
+ * src/model/t5_pack.c), plus packed == unpacked encoder bits on tiny-v1, and
+ * greedy / beam-4 ids and scores equal with the decoder weights and LM head
+ * re-packed row-interleaved (the default) or read row-major
+ * (EDGESEQ_PACK=0). */
 #include "test.h"
 
 #include "core/common.h"
@@ -36,9 +39,11 @@ static void gen(es_session *s, const int32_t *src, int method, int n_new, int32_
 }
 
 /* Encoder output of tiny-v1 (F32 weights: pre-packed at load unless
- * EDGESEQ_PACK=0) for 2 x SRC tokens into out. */
+ * EDGESEQ_PACK=0) for 2 x SRC tokens into out, then greedy / beam ids and
+ * scores. pack: 0 none, 1 decode weights re-packed before the load
+ * returns (sync), 2 in the background (default: racing the first calls). */
 static void encode_v1(float *out, const int32_t *src, const int32_t *mask, int pack) {
-    setenv("EDGESEQ_PACK", pack ? "1" : "0", 1);
+    setenv("EDGESEQ_PACK", pack == 1 ? "sync" : pack == 2 ? "1" : "0", 1);
     es_model *m;
     es_error err;
     es_load_params lp = es_load_params_default();
@@ -52,6 +57,24 @@ static void encode_v1(float *out, const int32_t *src, const int32_t *mask, int p
     long a0 = es_test_alloc_count();
     CHECK(es_session_encode(s, out, src, mask, 2, SRC) == ES_OK, "encode");
     CHECK(es_test_alloc_count() == a0, "tiny-v1 (pack %d) encode allocated", pack);
+    es_session_free(s);
+    /* decode steps (M = 1 greedy, 4 beams) on the row-interleaved decoder
+     * weights: ids and scores after the encoder output */
+    sp.max_batch = 4;
+    sp.max_tgt_len = NEW + 1;
+    REQUIRE(es_session_new(&s, m, &sp, &err) == ES_OK, "session: %s", err.msg);
+    for (int method = 0; method < 2; method++) {
+        es_gen_params p = es_gen_params_default();
+        p.method = method ? ES_DECODE_BEAM : ES_DECODE_GREEDY;
+        p.num_beams = method ? 4 : 1;
+        p.max_new_tokens = NEW;
+        p.ignore_eos = 1;
+        es_gen_result r;
+        REQUIRE(es_session_generate(s, &r, src, SRC, &p) == ES_OK, "generate");
+        float *o = out + 2 * SRC * 512 + method * (NEW + 1);
+        o[0] = r.hyps[0].score;
+        for (int i = 0; i < NEW; i++) o[1 + i] = i < r.hyps[0].n_ids ? (float)r.hyps[0].ids[i] : -1.0f;
+    }
     es_session_free(s);
     es_model_free(m);
     unsetenv("EDGESEQ_PACK");
@@ -68,10 +91,15 @@ int main(void) {
         src[i] = 3 + (int32_t)((i * 104729u) % 30000u);
         mask[i] = i < 2 * SRC - 3;
     }
-    float *a = malloc(sizeof(float) * 2 * SRC * 512), *b = malloc(sizeof(float) * 2 * SRC * 512);
+    const size_t n_gen = 2 * (NEW + 1);
+    float *a = calloc(2 * SRC * 512 + n_gen, sizeof(float));
+    float *b = calloc(2 * SRC * 512 + n_gen, sizeof(float));
     REQUIRE(a && b, "malloc");
+    float *c = calloc(2 * SRC * 512 + n_gen, sizeof(float));
+    REQUIRE(c, "malloc");
     encode_v1(a, src, mask, 1);
     encode_v1(b, src, mask, 0);
+    encode_v1(c, src, mask, 2);
     es_model *m;
     es_error err;
     es_load_params lp = es_load_params_default();
@@ -80,6 +108,11 @@ int main(void) {
     es_model_free(m);
     REQUIRE(n <= 2 * SRC * 512, "d_model");
     CHECK(memcmp(a, b, n * sizeof(float)) == 0, "tiny-v1 encoder: packed != unpacked bits");
+    CHECK(memcmp(a + 2 * SRC * 512, b + 2 * SRC * 512, n_gen * sizeof(float)) == 0,
+          "tiny-v1 greedy / beam: re-packed decoder weights change ids or scores");
+    CHECK(memcmp(a, c, (2 * SRC * 512 + n_gen) * sizeof(float)) == 0,
+          "tiny-v1: background re-packing changes results");
+    free(c);
     free(a);
     free(b);
     TEST_MAIN_END();

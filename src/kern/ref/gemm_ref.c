@@ -113,3 +113,16 @@ void es_gemm_nt_packed_ref(es_pool *pool, float *C, int ldc, const float *A, int
                            const float *P, int M, int N, int K, int acc) {
     es_gemm_nt_ref(pool, C, ldc, A, lda, P, K, M, N, K, acc);
 }
+
+/* Row-interleaved nt operand (decode weights), reference layout: the same
+ * row-major copy; the product is gemm_nt_ref on it, so the same bits. */
+size_t es_gemm_rows_floats_ref(int N, int K) { return es_gemm_pack_floats_ref(N, K); }
+
+void es_gemm_rows_pack_ref(float *P, const float *B, int ldb, int N, int K) {
+    es_gemm_pack_nt_ref(P, B, ldb, N, K);
+}
+
+void es_gemm_nt_rows_ref(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                         const float *P, int M, int N, int K, int acc) {
+    es_gemm_nt_ref(pool, C, ldc, A, lda, P, K, M, N, K, acc);
+}

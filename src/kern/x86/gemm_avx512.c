@@ -68,3 +68,14 @@ void es_gemm_nt_packed_avx512(es_pool *pool, float *C, int ldc, const float *A, 
                            const float *P, int M, int N, int K, int acc) {
     kt_gemm(pool, 0, C, ldc, A, lda, NULL, 0, P, M, N, K, acc);
 }
+
+size_t es_gemm_rows_floats_avx512(int N, int K) { return kt_rows_floats(N, K); }
+
+void es_gemm_rows_pack_avx512(float *P, const float *B, int ldb, int N, int K) {
+    kt_pack_rows(P, B, ldb, N, K);
+}
+
+void es_gemm_nt_rows_avx512(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                            const float *P, int M, int N, int K, int acc) {
+    kt_gemm_rows(pool, C, ldc, A, lda, P, M, N, K, acc);
+}

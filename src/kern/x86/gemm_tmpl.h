@@ -483,6 +483,135 @@ static void kt_general_task(void *ctx, int task, int n_tasks) {
 
 static int kt_ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
 
+/* ---- path 1 on row-interleaved weights (kern.h gemm_rows_*) -------------
+ * Layout: panels of KT_RP = 4 rows; a panel is ceil(K / VL) blocks of 4
+ * vectors, block b holding columns b*VL.. of each of its rows in row
+ * order; zero padding. A panel is one sequential stream, where path 1 on
+ * row-major B reads KT_RP rows at stride ldb, which the hardware
+ * prefetchers follow badly (decode GEMVs measured ~1.4x slower). Each C
+ * element is the same chain as in path 1 (lane l sums k = l mod VL in
+ * order, kt_hsum): the same bits, whatever the blocking. */
+#define KT_RP 4           /* rows per panel */
+#define KT_ROWS_TASK 32   /* panels per task */
+
+static size_t kt_rows_kp(int K) { return (size_t)kt_ceil_div(K, KT_VL) * KT_VL; }
+
+static size_t kt_rows_floats(int N, int K) {
+    if (N <= 0 || K <= 0) return 0;
+    return (size_t)kt_ceil_div(N, KT_RP) * KT_RP * kt_rows_kp(K);
+}
+
+static void kt_pack_rows(float *P, const float *B, int ldb, int N, int K) {
+    if (N <= 0 || K <= 0) return;
+    /* written in order (one sequential store stream), 4 source rows read */
+    const int nb = kt_ceil_div(K, KT_VL), tail = K - (nb - 1) * KT_VL;
+    for (int n0 = 0; n0 < N; n0 += KT_RP) {
+        for (int b = 0; b < nb; b++) {
+            const int w = b == nb - 1 ? tail : KT_VL;
+            for (int r = 0; r < KT_RP; r++, P += KT_VL) {
+                if (n0 + r < N) {
+                    memcpy(P, B + (ptrdiff_t)(n0 + r) * ldb + b * KT_VL, (size_t)w * sizeof(float));
+                    if (w < KT_VL) memset(P + w, 0, (size_t)(KT_VL - w) * sizeof(float));
+                } else {
+                    memset(P, 0, KT_VL * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
+/* C(MM, nb) (+)= A(MM, K) · the nb <= 4 rows of panel Pp; rows past nb
+ * alias row 0 (read, never stored). All 4 rows per pass, so every pass
+ * reads the panel as one sequential stream; with MM <= 3, 12 accumulators
+ * + x + y fit 16 ymm registers. */
+KT_INLINE void kt_rows_blk(const int MM, int nb, float *C, ptrdiff_t ldc, const float *A,
+                           ptrdiff_t lda, const float *Pp, int K, int acc) {
+    enum { NBB = KT_RP };
+    const float *a[3], *b[KT_RP];
+    kt_vec c[3][KT_RP];
+    KT_UNROLL for (int m = 0; m < MM; m++) a[m] = A + m * lda;
+    KT_UNROLL for (int j = 0; j < NBB; j++) b[j] = Pp + (size_t)(j < nb ? j : 0) * KT_VL;
+    KT_UNROLL for (int m = 0; m < MM; m++) {
+        KT_UNROLL for (int j = 0; j < NBB; j++) c[m][j] = kt_zero();
+    }
+    int k = 0;
+    size_t o = 0;
+    for (; k + KT_VL <= K; k += KT_VL, o += KT_RP * KT_VL) {
+        kt_vec x[4];
+        KT_UNROLL for (int m = 0; m < MM; m++) x[m] = kt_load(a[m] + k);
+        KT_UNROLL for (int j = 0; j < NBB; j++) {
+            kt_vec y = kt_load(b[j] + o);
+            KT_UNROLL for (int m = 0; m < MM; m++) c[m][j] = kt_fma(x[m], y, c[m][j]);
+        }
+    }
+    if (k < K) {
+        int n = K - k;
+        kt_vec x[4];
+        KT_UNROLL for (int m = 0; m < MM; m++) x[m] = kt_load_n(a[m] + k, n);
+        KT_UNROLL for (int j = 0; j < NBB; j++) {
+            kt_vec y = kt_load(b[j] + o); /* zero padded, as kt_load_n would give */
+            KT_UNROLL for (int m = 0; m < MM; m++) c[m][j] = kt_fma(x[m], y, c[m][j]);
+        }
+    }
+    KT_UNROLL for (int m = 0; m < MM; m++) {
+        KT_UNROLL for (int j = 0; j < NBB; j++) {
+            if (j < nb) {
+                float s = kt_hsum(c[m][j]);
+                float *d = C + m * ldc + j;
+                *d = acc ? *d + s : s;
+            }
+        }
+    }
+}
+
+typedef struct kt_rows_job {
+    float *C;
+    const float *A, *P;
+    ptrdiff_t ldc, lda;
+    int M, N, K, acc;
+} kt_rows_job;
+
+static void kt_rows_task(void *ctx, int task, int n_tasks) {
+    (void)n_tasks;
+    const kt_rows_job *j = ctx;
+    const size_t ps = KT_RP * kt_rows_kp(j->K);
+    const int np = kt_ceil_div(j->N, KT_RP);
+    const int p1 = (task + 1) * KT_ROWS_TASK < np ? (task + 1) * KT_ROWS_TASK : np;
+    for (int p = task * KT_ROWS_TASK; p < p1; p++) {
+        const float *Pp = j->P + (size_t)p * ps;
+        const int nr = j->N - p * KT_RP < KT_RP ? j->N - p * KT_RP : KT_RP;
+        float *Cp = j->C + p * KT_RP;
+        /* rows of A in groups of 3: later groups re-read the panel (4 x K
+         * floats) from L1 / L2 */
+        for (int m = 0; m < j->M; m += 3) {
+            const int mm = j->M - m < 3 ? j->M - m : 3;
+            const float *A = j->A + m * j->lda;
+            float *C = Cp + m * j->ldc;
+            switch (mm) {
+            case 1: kt_rows_blk(1, nr, C, j->ldc, A, j->lda, Pp, j->K, j->acc); break;
+            case 2: kt_rows_blk(2, nr, C, j->ldc, A, j->lda, Pp, j->K, j->acc); break;
+            default: kt_rows_blk(3, nr, C, j->ldc, A, j->lda, Pp, j->K, j->acc); break;
+            }
+        }
+    }
+}
+
+/* C(M,N) (+)= A(M,K) · Bᵀ, B in the kt_pack_rows layout: any M (meant for
+ * M <= KT_SMALL_NT: rows of A in groups of 3 re-read a panel from cache). */
+static void kt_gemm_rows(es_pool *pool, float *C, int ldc, const float *A, int lda,
+                         const float *P, int M, int N, int K, int acc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!acc)
+            for (int i = 0; i < M; i++) memset(C + (ptrdiff_t)i * ldc, 0, (size_t)N * sizeof(float));
+        return;
+    }
+    kt_rows_job j = {C, A, P, ldc, lda, M, N, K, acc};
+    const int n_tasks = kt_ceil_div(kt_ceil_div(N, KT_RP), KT_ROWS_TASK);
+    es_pool *p = pool && es_pool_threads(pool) > 1 && (double)M * N * K >= KT_PAR_MIN ? pool : NULL;
+    es_pool_run(p, n_tasks, kt_rows_task, &j);
+}
+
 /* Floats of kt_pack_full's layout for B (N, K): ceil(N / NR) * NR * K. */
 static size_t kt_pack_floats(int N, int K) {
     if (N <= 0 || K <= 0) return 0;
