@@ -136,6 +136,24 @@ void es_qpack_nt(int8_t *P, const int8_t *B, int ldb, int N, int K);
 /* element (n, k) of a packed matrix */
 int8_t es_qpack_at(const int8_t *P, size_t pstride, int n, int k);
 
+/* Panel-packed bf16 weights (T5 bf16 linears, re-packed after load,
+ * src/model/t5_pack.c): one layout for every ISA, es_bpack_nt: B (N, K)
+ * becomes ceil(N/4) panels of 4 rows, panel p at P + p·es_bpack_stride(K)
+ * (uint16 elements); a panel is Kp/8 blocks of 32 elements (Kp = K rounded
+ * up to 8), block b holding rows 4p..4p+3 (8 elements each, row order) of
+ * columns 8b..8b+7; zero padding. Rows n0.. (n0 % 4 == 0) may be packed
+ * separately at P + es_bpack_elems(n0, K).
+ *   bgemm_packed(C, ldc, A, lda, P, pstride, M, N, K, acc): the bgemm_nt
+ *   product with B given by P (P at a panel start; rows past N in the last
+ *   panel are read, not written): EXACTLY the bits of the same table's
+ *   bgemm_nt (same operations per element), single-threaded, no
+ *   allocation. */
+typedef void (*es_bgemm_packed_fn)(float *C, int ldc, const float *A, int lda, const uint16_t *P,
+                                   size_t pstride, int M, int N, int K, int acc);
+size_t es_bpack_stride(int K);        /* uint16 elements per 4-row panel */
+size_t es_bpack_elems(int N, int K);  /* uint16 elements of the packed matrix */
+void es_bpack_nt(uint16_t *P, const uint16_t *B, int ldb, int N, int K);
+
 typedef size_t (*es_gemm_pack_floats_fn)(int N, int K);
 typedef void (*es_gemm_pack_fn)(float *P, const float *B, int ldb, int N, int K);
 typedef void (*es_gemm_packed_fn)(es_pool *pool, float *C, int ldc, const float *A, int lda,
@@ -164,6 +182,8 @@ typedef struct es_kern_table {
     es_gemm_rows_floats_fn gemm_rows_floats;
     es_gemm_rows_pack_fn gemm_rows_pack;
     es_gemm_rows_fn gemm_nt_rows;
+    /* panel-packed bf16-weight GEMM (appended; see es_bgemm_packed_fn) */
+    es_bgemm_packed_fn bgemm_packed;
 } es_kern_table;
 
 /* The table for this CPU (chosen once, thread-safe). */
@@ -277,6 +297,10 @@ size_t es_kern_gemm_scratch_bytes(int n_threads);
 
 void es_bgemm_nt_ref(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,
                      int M, int N, int K, int acc);
+void es_bgemm_packed_ref(float *C, int ldc, const float *A, int lda, const uint16_t *P,
+                         size_t pstride, int M, int N, int K, int acc);
+void es_bgemm_packed_avx2(float *C, int ldc, const float *A, int lda, const uint16_t *P,
+                          size_t pstride, int M, int N, int K, int acc);
 void es_bgemm_nt_avx2(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,
                       int M, int N, int K, int acc);
 

@@ -142,6 +142,12 @@ static void bf16_task(void *ctx, int task, int n_tasks) {
     const lin_job *j = ctx;
     const es_t5_lin *w = j->w;
     const int n0 = task * LIN_NB, nb = ES_MIN(LIN_NB, w->N - n0);
+    const uint16_t *bp = es_t5_lin_bp(w); /* NULL until re-packed: same bits */
+    if (bp) {
+        es_kern()->bgemm_packed(j->y + n0, w->N, j->x, w->K, bp + (size_t)(n0 / 4) * w->bp_stride,
+                                w->bp_stride, j->M, nb, w->K, j->acc);
+        return;
+    }
     es_kern()->bgemm_nt(j->y + n0, w->N, j->x, w->K, w->bf16 + (size_t)n0 * w->K, w->K, j->M, nb,
                         w->K, j->acc);
 }

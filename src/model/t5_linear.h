@@ -53,6 +53,12 @@ typedef struct es_t5_lin {
      * read qp (kern qgemm_packed), the same sums. */
     const int8_t *qp;
     size_t qp_stride;
+    /* BF16 only, optional: bf16 re-packed after load into 4-row panels
+     * (kern.h es_bpack_nt; background, t5_pack.c: read it with
+     * es_t5_lin_bp), bp_stride elements per panel; bgemm_packed then gives
+     * bgemm_nt's bits. */
+    const uint16_t *bp;
+    size_t bp_stride;
 } es_t5_lin;
 
 /* The re-packed forms, or NULL while (or if) they are not written. */
@@ -61,6 +67,9 @@ static inline const float *es_t5_lin_rows(const es_t5_lin *w) {
 }
 static inline const int8_t *es_t5_lin_qp(const es_t5_lin *w) {
     return __atomic_load_n(&w->qp, __ATOMIC_ACQUIRE);
+}
+static inline const uint16_t *es_t5_lin_bp(const es_t5_lin *w) {
+    return __atomic_load_n(&w->bp, __ATOMIC_ACQUIRE);
 }
 
 /* y (M, N) (+)= x (M, K) · Wᵀ for any kind (acc = 1 adds). F32 calls the

@@ -103,7 +103,7 @@ typedef struct es_t5_packer {
     es_t5_model *tm;
     const es_weights *w;
     const es_kern_table *kt;
-    int int8;         /* 1: int8 panels, 0: fp32 rows */
+    int int8;         /* 1: int8 panels, 2: bf16 panels, 0: fp32 rows */
     unsigned char *buf;
     size_t bytes;     /* pass 1: total; pass 2: next offset */
     int ok;           /* every candidate is memory-mapped */
@@ -134,25 +134,38 @@ static void each_decode(es_t5_packer *c, void (*fn)(es_t5_packer *c, es_t5_lin *
 }
 
 static int candidate(const es_t5_packer *c, const es_t5_lin *l) {
-    if (c->int8) /* a chunk of the integer product starts on a 16-column block */
+    if (c->int8 == 1) /* a chunk of the integer product starts on a 16-column block */
         return l->kind == ES_T5_W_I8 && l->q && (l->group == l->K || l->group % 16 == 0);
+    if (c->int8 == 2) return l->kind == ES_T5_W_BF16 && l->bf16;
     return l->kind == ES_T5_W_F32 && l->f32;
 }
 
+static const void *src_of(const es_t5_packer *c, const es_t5_lin *l) {
+    return c->int8 == 1 ? (const void *)l->q : c->int8 == 2 ? (const void *)l->bf16 : (const void *)l->f32;
+}
+
+static size_t elt_bytes(const es_t5_packer *c) {
+    return c->int8 == 1 ? 1 : c->int8 == 2 ? sizeof(uint16_t) : sizeof(float);
+}
+
 static size_t src_bytes(const es_t5_packer *c, const es_t5_lin *l) {
-    return (size_t)l->N * (size_t)l->K * (c->int8 ? 1 : sizeof(float));
+    return (size_t)l->N * (size_t)l->K * elt_bytes(c);
+}
+
+/* bytes of rows [0, n) of l's packed form (n: all rows or a multiple of 8) */
+static size_t packed_bytes(const es_t5_packer *c, const es_t5_lin *l, int n) {
+    if (c->int8 == 1) return es_qpack_bytes(n, l->K);
+    if (c->int8 == 2) return es_bpack_elems(n, l->K) * sizeof(uint16_t);
+    return c->kt->gemm_rows_floats(n, l->K) * sizeof(float);
 }
 
 static size_t slot_bytes(const es_t5_packer *c, const es_t5_lin *l) {
-    size_t n = c->int8 ? es_qpack_bytes(l->N, l->K)
-                       : c->kt->gemm_rows_floats(l->N, l->K) * sizeof(float);
-    return (n + 63) & ~(size_t)63;
+    return (packed_bytes(c, l, l->N) + 63) & ~(size_t)63;
 }
 
 static void dcount(es_t5_packer *c, es_t5_lin *l) {
     if (!candidate(c, l)) return;
-    if (!es_weights_mapped(c->w, c->int8 ? (const void *)l->q : (const void *)l->f32, src_bytes(c, l)))
-        c->ok = 0;
+    if (!es_weights_mapped(c->w, src_of(c, l), src_bytes(c, l))) c->ok = 0;
     c->bytes += slot_bytes(c, l);
 }
 
@@ -166,24 +179,28 @@ static void dpack(es_t5_packer *c, es_t5_lin *l) {
     if (!candidate(c, l)) return;
     unsigned char *dst = c->buf + c->bytes;
     c->bytes += slot_bytes(c, l);
-    const size_t row = (size_t)l->K * (c->int8 ? 1 : sizeof(float));
-    const void *src = c->int8 ? (const void *)l->q : (const void *)l->f32;
+    const size_t row = (size_t)l->K * elt_bytes(c);
+    const void *src = src_of(c, l);
     for (int n0 = 0; n0 < l->N; n0 += PACK_ROWS) {
         if (atomic_load(&c->stop)) return; /* model free: never published */
         const int nr = ES_MIN(PACK_ROWS, l->N - n0);
-        if (c->int8)
-            es_qpack_nt((int8_t *)(dst + es_qpack_bytes(n0, l->K)), l->q + (size_t)n0 * l->K, l->K,
-                        nr, l->K);
+        void *d = dst + packed_bytes(c, l, n0);
+        if (c->int8 == 1)
+            es_qpack_nt(d, l->q + (size_t)n0 * l->K, l->K, nr, l->K);
+        else if (c->int8 == 2)
+            es_bpack_nt(d, l->bf16 + (size_t)n0 * l->K, l->K, nr, l->K);
         else
-            c->kt->gemm_rows_pack((float *)(void *)dst + c->kt->gemm_rows_floats(n0, l->K),
-                                  l->f32 + (size_t)n0 * l->K, l->K, nr, l->K);
+            c->kt->gemm_rows_pack(d, l->f32 + (size_t)n0 * l->K, l->K, nr, l->K);
         /* the row-major source stays valid (M > 8 products, embedding
          * rows): its pages come back from the file when used */
         es_weights_release(c->w, src, (size_t)(n0 + nr) * row);
     }
-    if (c->int8) {
+    if (c->int8 == 1) {
         l->qp_stride = es_qpack_stride(l->K); /* before qp is published */
         __atomic_store_n(&l->qp, (const int8_t *)dst, __ATOMIC_RELEASE);
+    } else if (c->int8 == 2) {
+        l->bp_stride = es_bpack_stride(l->K);
+        __atomic_store_n(&l->bp, (const uint16_t *)(void *)dst, __ATOMIC_RELEASE);
     } else {
         __atomic_store_n(&l->rows, (const float *)(void *)dst, __ATOMIC_RELEASE);
     }
@@ -255,8 +272,8 @@ void es_t5_pack_weights(es_t5_model *tm, const es_weights *w) {
     const char *env = getenv("EDGESEQ_PACK");
     if (env && strcmp(env, "0") == 0) return;
     const int sync = env && strcmp(env, "sync") == 0;
-    if (tm->quant == ES_T5_Q_INT8) {
-        pack_decode(tm, w, 1, sync);
+    if (tm->quant == ES_T5_Q_INT8 || tm->quant == ES_T5_Q_BF16) {
+        pack_decode(tm, w, tm->quant == ES_T5_Q_INT8 ? 1 : 2, sync);
         return;
     }
     if (tm->quant) return;

@@ -81,3 +81,58 @@ void es_bgemm_nt_avx2(float *C, int ldc, const float *A, int lda, const uint16_t
         }
     }
 }
+
+/* ---- panel-packed weights (kern.h es_bgemm_packed_fn) -------------------
+ * The operations of tile4 / the column tail above, element for element
+ * (same 8-lane FMA chains, hsum, scalar k tail after it), on one 4-row
+ * panel per pass: the same bits, with the panel read as one sequential
+ * stream (64-byte blocks) instead of 4 rows at stride ldb; an odd last
+ * row of A runs alone (tile4 computes it twice). */
+static inline __attribute__((always_inline)) void bp_rows(float *C, int ldc, const float *a0,
+                                                          const float *a1, const uint16_t *P,
+                                                          size_t pstride, int R, int N, int K,
+                                                          int acc) {
+    const int K8 = K & ~7;
+    for (int n = 0; n < N; n += 4) {
+        const uint16_t *b = P + (size_t)(n / 4) * pstride;
+        __m256 s00 = _mm256_setzero_ps(), s01 = s00, s02 = s00, s03 = s00;
+        __m256 s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        for (int k = 0; k < K8; k += 8, b += 32) {
+            __m256 w0 = load_bf16(b), w1 = load_bf16(b + 8);
+            __m256 w2 = load_bf16(b + 16), w3 = load_bf16(b + 24);
+            __m256 x0 = _mm256_loadu_ps(a0 + k);
+            s00 = _mm256_fmadd_ps(x0, w0, s00);
+            s01 = _mm256_fmadd_ps(x0, w1, s01);
+            s02 = _mm256_fmadd_ps(x0, w2, s02);
+            s03 = _mm256_fmadd_ps(x0, w3, s03);
+            if (R > 1) {
+                __m256 x1 = _mm256_loadu_ps(a1 + k);
+                s10 = _mm256_fmadd_ps(x1, w0, s10);
+                s11 = _mm256_fmadd_ps(x1, w1, s11);
+                s12 = _mm256_fmadd_ps(x1, w2, s12);
+                s13 = _mm256_fmadd_ps(x1, w3, s13);
+            }
+        }
+        float t[2][4] = {{hsum(s00), hsum(s01), hsum(s02), hsum(s03)},
+                         {hsum(s10), hsum(s11), hsum(s12), hsum(s13)}};
+        const int nc = ES_MIN(4, N - n);
+        for (int r = 0; r < R; r++) {
+            const float *a = r ? a1 : a0;
+            for (int q = 0; q < nc; q++) {
+                float s = t[r][q];
+                for (int k = K8; k < K; k++) s += a[k] * es_bf16_to_f32(b[q * 8 + (k - K8)]);
+                store(C + (size_t)r * ldc + n + q, s, acc);
+            }
+        }
+    }
+}
+
+void es_bgemm_packed_avx2(float *C, int ldc, const float *A, int lda, const uint16_t *P,
+                          size_t pstride, int M, int N, int K, int acc) {
+    int i = 0;
+    for (; i + 2 <= M; i += 2)
+        bp_rows(C + (size_t)i * ldc, ldc, A + (size_t)i * lda, A + (size_t)(i + 1) * lda, P,
+                pstride, 2, N, K, acc);
+    if (i < M)
+        bp_rows(C + (size_t)i * ldc, ldc, A + (size_t)i * lda, NULL, P, pstride, 1, N, K, acc);
+}

@@ -102,10 +102,6 @@ void es_qgemm_nt_avx2(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int 
  * above (exact for any codes); the four column sums are reduced together
  * with vphaddd. */
 
-#ifndef QP_PF
-#define QP_PF 4096
-#endif
-
 static inline __m128i hsum4(__m256i s0, __m256i s1, __m256i s2, __m256i s3) {
     __m256i c = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
     return _mm_add_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
@@ -134,7 +130,6 @@ static inline __attribute__((always_inline)) void qp_rows(int32_t *C, int ldc,
                 x0p = t0; /* A's tail, zero padded */
                 x1p = t1;
             }
-            if (R == 1) _mm_prefetch((const char *)b + QP_PF, _MM_HINT_T0);
             __m256i w0 = load_s8(b), w1 = load_s8(b + 16), w2 = load_s8(b + 32),
                     w3 = load_s8(b + 48);
             __m256i x0 = load_u8(x0p);
