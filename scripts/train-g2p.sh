@@ -85,7 +85,8 @@ for c in "${stages[@]}"; do
   extra=(--data "$DATA")
   [ -n "${THREADS:-}" ] && extra+=(--threads "$THREADS")
   [ -n "${MAX_STEPS:-}" ] && extra+=(--max-steps "$MAX_STEPS")
-  [ "${RESUME:-0}" = 1 ] && extra+=(--resume)
+  # resume only what has a checkpoint (a stage the interruption never reached starts fresh)
+  [ "${RESUME:-0}" = 1 ] && [ -e "$out/checkpoint" ] && extra+=(--resume)
   echo "# stage $i: edgeseq train $c ${extra[*]} (load $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$log"
   start=$(date +%s)
   mkdir -p "$out"
