@@ -136,6 +136,15 @@ void es_qpack_nt(int8_t *P, const int8_t *B, int ldb, int N, int K);
 /* element (n, k) of a packed matrix */
 int8_t es_qpack_at(const int8_t *P, size_t pstride, int n, int k);
 
+/* log Σ_i exp(x_i), i < n (n >= 1), in double: the max m in float, then
+ * m + log Σ exp(x_i − m) with the exponentials and the sum in double (a
+ * decoder's log-softmax normaliser over the vocabulary). _ref uses libm
+ * in index order; SIMD variants differ by ~1e-15 relative
+ * (tests/unit/test_kern_lse.c). No allocation, no threads. */
+typedef double (*es_lse_fn)(const float *x, int n);
+double es_lse_ref(const float *x, int n);
+double es_lse_avx2(const float *x, int n);
+
 /* Panel-packed bf16 weights (T5 bf16 linears, re-packed after load,
  * src/model/t5_pack.c): one layout for every ISA, es_bpack_nt: B (N, K)
  * becomes ceil(N/4) panels of 4 rows, panel p at P + p·es_bpack_stride(K)
@@ -184,6 +193,8 @@ typedef struct es_kern_table {
     es_gemm_rows_fn gemm_nt_rows;
     /* panel-packed bf16-weight GEMM (appended; see es_bgemm_packed_fn) */
     es_bgemm_packed_fn bgemm_packed;
+    /* log-sum-exp (appended; see es_lse_fn) */
+    es_lse_fn lse;
 } es_kern_table;
 
 /* The table for this CPU (chosen once, thread-safe). */

@@ -12,6 +12,8 @@
  */
 #include "nn/ops.h"
 
+#include "kern/kern.h"
+
 #include <math.h>
 
 void es_rmsnorm_f32(float *y, const float *x, const float *w, int rows, int n, float eps) {
@@ -60,14 +62,7 @@ void es_softmax_f32(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-double es_logsumexp(const float *x, int n) {
-    float mx = x[0];
-    for (int i = 1; i < n; i++)
-        if (x[i] > mx) mx = x[i];
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += exp((double)x[i] - (double)mx);
-    return (double)mx + log(sum);
-}
+double es_logsumexp(const float *x, int n) { return es_kern()->lse(x, n); }
 
 int es_argmax_f32(const float *x, int n) {
     int best = 0;
