@@ -19,7 +19,39 @@ static double clock_s(clockid_t id) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+
 #define UNKNOWN_SYMBOL (-1) /* matches no reference (metrics_g2p.h) */
+
+es_status es_g2p_score_text(es_g2p_eval *out, const es_cmudict *d, const es_cmu_word *x,
+                            const char *text, size_t tl, int32_t **pred, size_t *pred_cap,
+                            const int32_t **refs, size_t *lens, const int32_t *map, bool *ok1,
+                            bool *ok2, es_error *err) {
+    size_t np = 0;
+    for (size_t i = 0; i < tl;) {
+        while (i < tl && text[i] == ' ') i++;
+        size_t e = i;
+        while (e < tl && text[e] != ' ') e++;
+        if (e == i) break;
+        if (np == *pred_cap) {
+            int32_t *npd = es_realloc(*pred, 2 * *pred_cap * sizeof **pred);
+            if (!npd) return es_errf(err, ES_ERR_NOMEM, "g2p eval: out of memory");
+            *pred = npd;
+            *pred_cap *= 2;
+        }
+        int id = es_cmudict_symbol_index(d, text + i, e - i);
+        if (id < 0) out->n_unknown++;
+        (*pred)[np++] = id < 0 ? UNKNOWN_SYMBOL : id;
+        i = e;
+    }
+    out->n_out_symbols += np;
+    for (uint32_t r = 0; r < x->n_prons; r++) {
+        const es_cmu_pron *p = &d->prons[x->first_pron + r];
+        refs[r] = d->ids + p->off;
+        lens[r] = p->len;
+    }
+    return es_g2p_metrics_add(&out->m, *pred, np, refs, lens, x->n_prons, map, d->n_symbols, ok1,
+                              ok2, err);
+}
 
 es_status es_g2p_evaluate(es_g2p_eval *out, es_session *s, const es_model *model,
                           const es_cmudict *d, es_split split, const es_gen_params *gp,
@@ -77,37 +109,9 @@ es_status es_g2p_evaluate(es_g2p_eval *out, es_session *s, const es_model *model
             st = es_model_output_text(model, h->ids, (size_t)h->n_ids, text, text_cap, &tl, err);
         }
         if (st) break;
-        /* text → dictionary symbols */
-        size_t np = 0;
-        for (size_t i = 0; i < tl;) {
-            while (i < tl && text[i] == ' ') i++;
-            size_t e = i;
-            while (e < tl && text[e] != ' ') e++;
-            if (e == i) break;
-            if (np == pred_cap) {
-                int32_t *npd = es_realloc(pred, 2 * pred_cap * sizeof *pred);
-                if (!npd) {
-                    st = es_errf(err, ES_ERR_NOMEM, "g2p eval: out of memory");
-                    break;
-                }
-                pred = npd;
-                pred_cap *= 2;
-            }
-            int id = es_cmudict_symbol_index(d, text + i, e - i);
-            if (id < 0) out->n_unknown++;
-            pred[np++] = id < 0 ? UNKNOWN_SYMBOL : id;
-            i = e;
-        }
-        if (st) break;
-        out->n_out_symbols += np;
-        for (uint32_t r = 0; r < x->n_prons; r++) {
-            const es_cmu_pron *p = &d->prons[x->first_pron + r];
-            refs[r] = d->ids + p->off;
-            lens[r] = p->len;
-        }
         bool ok1 = false, ok2 = false;
-        st = es_g2p_metrics_add(&out->m, pred, np, refs, lens, x->n_prons, map, d->n_symbols,
-                                &ok1, &ok2, err);
+        st = es_g2p_score_text(out, d, x, text, tl, &pred, &pred_cap, refs, lens, map, &ok1, &ok2,
+                               err);
         if (!st && fn) fn(user, d, w, text, ok1, ok2);
         done++;
     }

@@ -42,4 +42,15 @@ es_status es_g2p_evaluate(es_g2p_eval *out, es_session *s, const es_model *model
                           unsigned input_case, size_t max_words, es_g2p_word_fn fn, void *user,
                           es_error *err);
 
+/* One hypothesis: maps its text (tl bytes, space-separated symbols) to
+ * the dictionary's symbols (unknown ones match nothing, n_unknown++) and
+ * adds it to out against word x's variants; ok1 / ok2: correct with /
+ * without stress. Scratch: *pred (*pred_cap ids, grown with es_realloc),
+ * refs / lens (max variants of any word), map (es_g2p_stress_map). Shared
+ * by es_g2p_evaluate and the T5 G2P task (train/t5_tasks.c). */
+es_status es_g2p_score_text(es_g2p_eval *out, const es_cmudict *d, const es_cmu_word *x,
+                            const char *text, size_t tl, int32_t **pred, size_t *pred_cap,
+                            const int32_t **refs, size_t *lens, const int32_t *map, bool *ok1,
+                            bool *ok2, es_error *err);
+
 #endif

@@ -638,7 +638,6 @@ es_status es_t5_spam_evaluate(es_t5_spam_eval *out, es_session *s, const es_toke
     return st;
 }
 
-#define UNKNOWN_SYMBOL (-1) /* matches no reference (metrics_g2p.h) */
 
 es_status es_t5_g2p_word_mask(bool *word_mask, const es_cmudict *d, es_split split,
                               double fraction, uint64_t seed, es_error *err) {
@@ -731,37 +730,9 @@ es_status es_t5_g2p_evaluate(es_g2p_eval *out, es_session *s, const es_tokenizer
             st = es_tokenizer_decode(tok, h->ids, (size_t)h->n_ids, 0, text, text_cap, &tl, err);
         }
         if (st) break;
-        /* text → dictionary symbols */
-        size_t np = 0;
-        for (size_t i = 0; i < tl;) {
-            while (i < tl && text[i] == ' ') i++;
-            size_t e = i;
-            while (e < tl && text[e] != ' ') e++;
-            if (e == i) break;
-            if (np == pred_cap) {
-                int32_t *npd = es_realloc(pred, 2 * pred_cap * sizeof *pred);
-                if (!npd) {
-                    st = es_errf(err, ES_ERR_NOMEM, "g2p eval: out of memory");
-                    break;
-                }
-                pred = npd;
-                pred_cap *= 2;
-            }
-            int id = es_cmudict_symbol_index(d, text + i, e - i);
-            if (id < 0) out->n_unknown++;
-            pred[np++] = id < 0 ? UNKNOWN_SYMBOL : id;
-            i = e;
-        }
-        if (st) break;
-        out->n_out_symbols += np;
-        for (uint32_t r = 0; r < x->n_prons; r++) {
-            const es_cmu_pron *p = &d->prons[x->first_pron + r];
-            refs[r] = d->ids + p->off;
-            lens[r] = p->len;
-        }
         bool ok1 = false, ok2 = false;
-        st = es_g2p_metrics_add(&out->m, pred, np, refs, lens, x->n_prons, map, d->n_symbols,
-                                &ok1, &ok2, err);
+        st = es_g2p_score_text(out, d, x, text, tl, &pred, &pred_cap, refs, lens, map, &ok1, &ok2,
+                               err);
         if (!st && fn) fn(user, d, w, text, ok1, ok2);
         done++;
     }
