@@ -15,7 +15,9 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,22 +60,29 @@ int cmd_eval_quant(int argc, char **argv) {
     int n = 8, src_len = 24, n_tok = 64, beams = 4;
     uint64_t seed = 1;
     bool json = false;
+    const char *inputs = NULL;
     cli_opt opts[] = {
         {"n", 0, CLI_INT, &n, 1, 10000, "N", "number of random inputs (default 8)", NULL},
         {"src-len", 0, CLI_INT, &src_len, 2, 512, "L", "input tokens incl. EOS (default 24)", NULL},
         {"tokens", 0, CLI_INT, &n_tok, 1, 510, "T", "tokens decoded / scored (default 64)", NULL},
         {"beam", 0, CLI_INT, &beams, 1, 16, "K", "beam width of the beam check (default 4)", NULL},
         {"seed", 0, CLI_U64, &seed, 0, 0, "S", "input RNG seed (default 1)", NULL},
+        {"inputs", 0, CLI_STR, &inputs, 0, 0, "FILE",
+         "texts (one per line, the first N non-empty) instead of random ids: tokenized with\n"
+         "REF_DIR's spiece.model, cut to L-1 tokens + EOS; a trained model on real inputs", NULL},
         {"json", 0, CLI_FLAG, &json, 0, 0, NULL, "one JSON object instead of text", NULL},
     };
     cli_help help = {
-        "edgeseq eval-quant REF_DIR QUANT_DIR [--n N] [--src-len L] [--tokens T] [--beam K]",
+        "edgeseq eval-quant REF_DIR QUANT_DIR [--n N] [--src-len L] [--tokens T] [--beam K]\n"
+        "       [--inputs FILE]",
         "Compares the T5 folder QUANT_DIR (edgeseq quantize output) with its fp32\n"
-        "source REF_DIR on N seeded random inputs: max/mean |delta| of teacher-forced\n"
-        "logits, relative drift of score log-probs, greedy agreement over T tokens and\n"
-        "beam agreement, and the file sizes.",
+        "source REF_DIR on N seeded random inputs (or N texts of --inputs): max/mean\n"
+        "|delta| of teacher-forced logits, relative drift of score log-probs, greedy\n"
+        "agreement over T tokens and beam agreement, and the file sizes. Random ids\n"
+        "are a harsh test for a trained model (flat, out-of-distribution outputs).",
         "  edgeseq quantize /tmp/small /tmp/small-int8 --dtype int8\n"
-        "  edgeseq eval-quant /tmp/small /tmp/small-int8 --n 16"};
+        "  edgeseq eval-quant /tmp/small /tmp/small-int8 --n 16\n"
+        "  edgeseq eval-quant models/t5 /tmp/t5-int8 --inputs val.txt --n 32 --src-len 64"};
     char **pos = NULL;
     int n_pos = 0;
     int rc = cli_parse("eval-quant", opts, sizeof opts / sizeof opts[0], &help, argc, argv, &pos, &n_pos);
@@ -101,6 +110,62 @@ int cmd_eval_quant(int argc, char **argv) {
         return cli_fail("%s and %s are not the same model (vocab/d_model differ)", rdir, qdir);
     }
     const int V = ia->vocab_size, T = n_tok;
+    /* --inputs: the first n non-empty lines, tokenized once */
+    cli_ids in_ids = {0};
+    size_t *in_off = NULL;
+    int n_in = 0;
+    if (inputs) {
+        const es_tokenizer *tok = es_model_tokenizer(A.m);
+        FILE *f = tok ? fopen(inputs, "rb") : NULL;
+        in_off = calloc((size_t)n + 1, sizeof *in_off);
+        if (!tok || !f || !in_off) {
+            if (f) fclose(f);
+            free(in_off);
+            close_side(&A);
+            close_side(&Q);
+            free(pos);
+            return !tok ? cli_fail("%s: no spiece.model to tokenize --inputs", rdir)
+                        : !f ? cli_fail("%s: %s", inputs, strerror(errno)) : cli_fail("out of memory");
+        }
+        cli_lines lr;
+        cli_lines_init(&lr, f, "lines");
+        const char *line;
+        size_t len;
+        int got;
+        while (n_in < n && (got = cli_lines_next(&lr, &line, &len)) > 0) {
+            size_t b = 0;
+            while (b < len && (line[b] == ' ' || line[b] == '\t' || line[b] == '\r')) b++;
+            if (b == len) continue;
+            cli_ids one = {0};
+            if (cli_encode(tok, line, len, &one, NULL, NULL, NULL, &err)) {
+                cli_ids_free(&one);
+                cli_lines_close(&lr);
+                fclose(f);
+                free(in_off);
+                cli_ids_free(&in_ids);
+                close_side(&A);
+                close_side(&Q);
+                free(pos);
+                return cli_fail("%s line %d: %s", inputs, n_in + 1, err.msg);
+            }
+            size_t keep = one.n < (size_t)src_len - 1 ? one.n : (size_t)src_len - 1;
+            for (size_t i = 0; i < keep; i++) cli_ids_push(&in_ids, one.v[i]);
+            cli_ids_push(&in_ids, ia->eos_id);
+            cli_ids_free(&one);
+            in_off[++n_in] = in_ids.n;
+        }
+        cli_lines_close(&lr);
+        fclose(f);
+        if (n_in == 0) {
+            free(in_off);
+            cli_ids_free(&in_ids);
+            close_side(&A);
+            close_side(&Q);
+            free(pos);
+            return cli_fail("%s: no non-empty lines", inputs);
+        }
+        n = n_in;
+    }
     int32_t *src = malloc(sizeof(int32_t) * (size_t)src_len), *mask = malloc(sizeof(int32_t) * (size_t)src_len);
     int32_t *ga = malloc(sizeof(int32_t) * (size_t)T), *dec = malloc(sizeof(int32_t) * (size_t)T);
     float *la = malloc(sizeof(float) * (size_t)T * V), *lq = malloc(sizeof(float) * (size_t)T * V);
@@ -115,10 +180,16 @@ int cmd_eval_quant(int argc, char **argv) {
     int greedy_same = 0, beam_same = 0;
     const es_gen_params gd = es_gen_params_default();
     uint64_t st = seed * 0x9e3779b97f4a7c15ull + 1;
+    const int src_cap = src_len;
     for (int it = 0; it < n; it++) {
-        const int lo = V > 3 ? 3 : 0, span = V - lo;
-        for (int i = 0; i < src_len - 1; i++) src[i] = lo + (int32_t)(xs(&st) % (uint64_t)span);
-        src[src_len - 1] = ia->eos_id;
+        if (inputs) {
+            src_len = (int)(in_off[it + 1] - in_off[it]);
+            memcpy(src, in_ids.v + in_off[it], sizeof(int32_t) * (size_t)src_len);
+        } else {
+            const int lo = V > 3 ? 3 : 0, span = V - lo;
+            for (int i = 0; i < src_len - 1; i++) src[i] = lo + (int32_t)(xs(&st) % (uint64_t)span);
+            src[src_len - 1] = ia->eos_id;
+        }
         for (int i = 0; i < src_len; i++) mask[i] = 1;
         es_gen_params g = gd;
         g.method = ES_DECODE_GREEDY;
@@ -172,6 +243,9 @@ int cmd_eval_quant(int argc, char **argv) {
             cli_json_str(stdout, rdir, strlen(rdir));
             printf(", \"quant\": ");
             cli_json_str(stdout, qdir, strlen(qdir));
+            printf(", \"inputs\": ");
+            if (inputs) cli_json_str(stdout, inputs, strlen(inputs));
+            else printf("\"random\"");
             printf(", \"n\": %d, \"tokens\": %d, \"ref_bytes\": %lld, \"quant_bytes\": %lld, "
                    "\"size_ratio\": %.4f, \"logits_max_abs_diff\": %.6g, "
                    "\"logits_mean_abs_diff\": %.6g, \"logits_max_abs\": %.6g, "
@@ -181,8 +255,12 @@ int cmd_eval_quant(int argc, char **argv) {
                    n, T, sa, sq, ratio, max_d, sum_d / (double)n_logits, max_abs, drift_sum / n,
                    drift_max, greedy_same, prefix_sum / n, pos_agree / n, beams, beam_same);
         } else {
-            printf("eval-quant %s vs %s: %d random inputs of %d tokens, %d decoded tokens\n", qdir,
-                   rdir, n, src_len, T);
+            if (inputs)
+                printf("eval-quant %s vs %s: %d texts of %s (<= %d tokens), %d decoded tokens\n",
+                       qdir, rdir, n, inputs, src_cap, T);
+            else
+                printf("eval-quant %s vs %s: %d random inputs of %d tokens, %d decoded tokens\n",
+                       qdir, rdir, n, src_len, T);
             printf("  file size          %lld / %lld bytes = %.3f\n", sq, sa, ratio);
             printf("  logits |delta|     max %.4g  mean %.4g  (max |logit| %.4g)\n", max_d,
                    sum_d / (double)n_logits, max_abs);
@@ -201,6 +279,8 @@ sess_fail_a:
 sess_fail_q:
     rc = cli_fail("%s: %s", qdir, es_session_errmsg(Q.s));
 done:
+    free(in_off);
+    cli_ids_free(&in_ids);
     free(src);
     free(mask);
     free(ga);
