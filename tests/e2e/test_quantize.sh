@@ -86,6 +86,14 @@ ratio_le "$TMP/init-int8" "$TMP/init" 0.30
 ratio_le "$TMP/init-bf16" "$TMP/init" 0.51
 ratio_le "$TMP/init-f16" "$TMP/init" 0.51
 
+# eval-quant --inputs: real texts (tokenized with the reference's spiece.model)
+printf 'translate English to German: Hello\n\n   \nsummarize: the house is small and old\n' >"$TMP/inputs.txt"
+expect_ok "eval-quant --inputs" "$CLI" eval-quant "$TMP/init" "$TMP/init-int8" --inputs "$TMP/inputs.txt" --n 5 --tokens 8 --beam 2 --json
+if echo "$out" | grep -q '"inputs": ".*inputs.txt", "n": 2,'; then ok; else bad "eval-quant --inputs json (2 non-empty lines): $out"; fi
+expect_error 1 "eval-quant --inputs missing file" "$CLI" eval-quant "$TMP/init" "$TMP/init-int8" --inputs "$TMP/nope.txt"
+printf '\n  \n' >"$TMP/blank.txt"
+expect_error 1 "eval-quant --inputs blank file" "$CLI" eval-quant "$TMP/init" "$TMP/init-int8" --inputs "$TMP/blank.txt"
+
 expect_error 2 "missing --dtype" "$CLI" quantize "$V1" "$TMP/x"
 expect_error 2 "bad dtype" "$CLI" quantize "$V1" "$TMP/x" --dtype int4
 expect_error 2 "group with bf16" "$CLI" quantize "$V1" "$TMP/x" --dtype bf16 --group 16
