@@ -4,7 +4,8 @@
  *
  * Widening: 8 bf16 (16 bytes) → vpmovzxwd → vpslld 16 gives the 8 fp32
  * exactly. Blocking: 2 A rows × 4 B rows per inner loop (8 accumulators,
- * each B row widened once per 2 rows), 8 k per iteration, scalar tail.
+ * each B row widened once per 2 rows; an odd last row of A alone), 8 k
+ * per iteration, scalar tail.
  * The decoder's M = 1..beam steps are memory-bound: bf16 halves the bytes
  * read per weight versus fp32, which is the point of this path.
  */
@@ -26,113 +27,79 @@ static inline __m256 load_bf16(const uint16_t *p) {
 
 static inline void store(float *c, float v, int acc) { *c = acc ? *c + v : v; }
 
-/* Rows [i, i+nr) (nr = 1 or 2) against B rows [n, n+4). */
-static void tile4(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb, int i,
-                  int nr, int n, int K, int acc) {
+/* C rows [0, R) (R = 1 or 2, rows a0 / a1), columns [0, nc), nc <= 4,
+ * (+)= A · B: B row q is b[q] and its 8 columns k..k+7 are `step`
+ * elements after the previous 8 (8 for row-major B, 32 for the 4-row
+ * panels of es_bpack_nt); columns past nc alias row 0 (read, not
+ * stored). Per element: an 8-lane FMA chain over k < K8, hsum, then the
+ * k >= K8 tail in order — the same operations for either layout, so the
+ * same bits. */
+static inline __attribute__((always_inline)) void tile4(float *C, int ldc, const float *a0,
+                                                        const float *a1, const uint16_t *const b[4],
+                                                        ptrdiff_t step, int R, int nc, int K,
+                                                        int acc) {
     const int K8 = K & ~7;
-    const uint16_t *b0 = B + (size_t)n * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
-    const float *a0 = A + (size_t)i * lda, *a1 = nr > 1 ? a0 + lda : a0;
     __m256 s00 = _mm256_setzero_ps(), s01 = s00, s02 = s00, s03 = s00;
     __m256 s10 = s00, s11 = s00, s12 = s00, s13 = s00;
-    for (int k = 0; k < K8; k += 8) {
-        __m256 w0 = load_bf16(b0 + k), w1 = load_bf16(b1 + k);
-        __m256 w2 = load_bf16(b2 + k), w3 = load_bf16(b3 + k);
-        __m256 x0 = _mm256_loadu_ps(a0 + k), x1 = _mm256_loadu_ps(a1 + k);
+    ptrdiff_t o = 0;
+    for (int k = 0; k < K8; k += 8, o += step) {
+        __m256 w0 = load_bf16(b[0] + o), w1 = load_bf16(b[1] + o);
+        __m256 w2 = load_bf16(b[2] + o), w3 = load_bf16(b[3] + o);
+        __m256 x0 = _mm256_loadu_ps(a0 + k);
         s00 = _mm256_fmadd_ps(x0, w0, s00);
         s01 = _mm256_fmadd_ps(x0, w1, s01);
         s02 = _mm256_fmadd_ps(x0, w2, s02);
         s03 = _mm256_fmadd_ps(x0, w3, s03);
-        s10 = _mm256_fmadd_ps(x1, w0, s10);
-        s11 = _mm256_fmadd_ps(x1, w1, s11);
-        s12 = _mm256_fmadd_ps(x1, w2, s12);
-        s13 = _mm256_fmadd_ps(x1, w3, s13);
+        if (R > 1) {
+            __m256 x1 = _mm256_loadu_ps(a1 + k);
+            s10 = _mm256_fmadd_ps(x1, w0, s10);
+            s11 = _mm256_fmadd_ps(x1, w1, s11);
+            s12 = _mm256_fmadd_ps(x1, w2, s12);
+            s13 = _mm256_fmadd_ps(x1, w3, s13);
+        }
     }
     float t[2][4] = {{hsum(s00), hsum(s01), hsum(s02), hsum(s03)},
                      {hsum(s10), hsum(s11), hsum(s12), hsum(s13)}};
-    const uint16_t *bs[4] = {b0, b1, b2, b3};
-    for (int r = 0; r < nr; r++) {
+    for (int r = 0; r < R; r++) {
         const float *a = r ? a1 : a0;
-        for (int q = 0; q < 4; q++) {
+        for (int q = 0; q < nc; q++) {
             float s = t[r][q];
-            for (int k = K8; k < K; k++) s += a[k] * es_bf16_to_f32(bs[q][k]);
-            store(C + (size_t)(i + r) * ldc + n + q, s, acc);
+            for (int k = K8; k < K; k++) s += a[k] * es_bf16_to_f32(b[q][o + (k - K8)]);
+            store(C + (size_t)r * ldc + q, s, acc);
+        }
+    }
+}
+
+/* Rows of A in pairs (an odd last row alone) × groups of 4 columns; B row
+ * n + q of the group starting at column n is B + (n/4)·grp + q·qstride. */
+static inline __attribute__((always_inline)) void bgemm(float *C, int ldc, const float *A,
+                                                        int lda, const uint16_t *B, size_t grp,
+                                                        ptrdiff_t qstride, ptrdiff_t step, int M,
+                                                        int N, int K, int acc) {
+    for (int i = 0; i < M; i += 2) {
+        const int R = ES_MIN(2, M - i);
+        const float *a0 = A + (size_t)i * lda;
+        float *c = C + (size_t)i * ldc;
+        for (int n = 0; n < N; n += 4) {
+            const int nc = ES_MIN(4, N - n);
+            const uint16_t *b[4];
+            for (int q = 0; q < 4; q++) b[q] = B + (size_t)(n / 4) * grp + (q < nc ? q : 0) * qstride;
+            if (R > 1) tile4(c + n, ldc, a0, a0 + lda, b, step, 2, nc, K, acc);
+            else tile4(c + n, ldc, a0, a0, b, step, 1, nc, K, acc);
         }
     }
 }
 
 void es_bgemm_nt_avx2(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,
                       int M, int N, int K, int acc) {
-    const int K8 = K & ~7;
-    for (int i = 0; i < M; i += 2) {
-        const int nr = ES_MIN(2, M - i);
-        int n = 0;
-        for (; n + 4 <= N; n += 4) tile4(C, ldc, A, lda, B, ldb, i, nr, n, K, acc);
-        for (; n < N; n++) {
-            const uint16_t *b = B + (size_t)n * ldb;
-            for (int r = 0; r < nr; r++) {
-                const float *a = A + (size_t)(i + r) * lda;
-                __m256 s = _mm256_setzero_ps();
-                for (int k = 0; k < K8; k += 8)
-                    s = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), load_bf16(b + k), s);
-                float t = hsum(s);
-                for (int k = K8; k < K; k++) t += a[k] * es_bf16_to_f32(b[k]);
-                store(C + (size_t)(i + r) * ldc + n, t, acc);
-            }
-        }
-    }
+    bgemm(C, ldc, A, lda, B, 4 * (size_t)ldb, ldb, 8, M, N, K, acc);
 }
 
 /* ---- panel-packed weights (kern.h es_bgemm_packed_fn) -------------------
- * The operations of tile4 / the column tail above, element for element
- * (same 8-lane FMA chains, hsum, scalar k tail after it), on one 4-row
- * panel per pass: the same bits, with the panel read as one sequential
- * stream (64-byte blocks) instead of 4 rows at stride ldb; an odd last
- * row of A runs alone (tile4 computes it twice). */
-static inline __attribute__((always_inline)) void bp_rows(float *C, int ldc, const float *a0,
-                                                          const float *a1, const uint16_t *P,
-                                                          size_t pstride, int R, int N, int K,
-                                                          int acc) {
-    const int K8 = K & ~7;
-    for (int n = 0; n < N; n += 4) {
-        const uint16_t *b = P + (size_t)(n / 4) * pstride;
-        __m256 s00 = _mm256_setzero_ps(), s01 = s00, s02 = s00, s03 = s00;
-        __m256 s10 = s00, s11 = s00, s12 = s00, s13 = s00;
-        for (int k = 0; k < K8; k += 8, b += 32) {
-            __m256 w0 = load_bf16(b), w1 = load_bf16(b + 8);
-            __m256 w2 = load_bf16(b + 16), w3 = load_bf16(b + 24);
-            __m256 x0 = _mm256_loadu_ps(a0 + k);
-            s00 = _mm256_fmadd_ps(x0, w0, s00);
-            s01 = _mm256_fmadd_ps(x0, w1, s01);
-            s02 = _mm256_fmadd_ps(x0, w2, s02);
-            s03 = _mm256_fmadd_ps(x0, w3, s03);
-            if (R > 1) {
-                __m256 x1 = _mm256_loadu_ps(a1 + k);
-                s10 = _mm256_fmadd_ps(x1, w0, s10);
-                s11 = _mm256_fmadd_ps(x1, w1, s11);
-                s12 = _mm256_fmadd_ps(x1, w2, s12);
-                s13 = _mm256_fmadd_ps(x1, w3, s13);
-            }
-        }
-        float t[2][4] = {{hsum(s00), hsum(s01), hsum(s02), hsum(s03)},
-                         {hsum(s10), hsum(s11), hsum(s12), hsum(s13)}};
-        const int nc = ES_MIN(4, N - n);
-        for (int r = 0; r < R; r++) {
-            const float *a = r ? a1 : a0;
-            for (int q = 0; q < nc; q++) {
-                float s = t[r][q];
-                for (int k = K8; k < K; k++) s += a[k] * es_bf16_to_f32(b[q * 8 + (k - K8)]);
-                store(C + (size_t)r * ldc + n + q, s, acc);
-            }
-        }
-    }
-}
-
+ * tile4 on one 4-row panel per pass: the same operations per element as
+ * es_bgemm_nt_avx2, so the same bits, with the panel read as one
+ * sequential stream (64-byte blocks) instead of 4 rows at stride ldb. */
 void es_bgemm_packed_avx2(float *C, int ldc, const float *A, int lda, const uint16_t *P,
                           size_t pstride, int M, int N, int K, int acc) {
-    int i = 0;
-    for (; i + 2 <= M; i += 2)
-        bp_rows(C + (size_t)i * ldc, ldc, A + (size_t)i * lda, A + (size_t)(i + 1) * lda, P,
-                pstride, 2, N, K, acc);
-    if (i < M)
-        bp_rows(C + (size_t)i * ldc, ldc, A + (size_t)i * lda, NULL, P, pstride, 1, N, K, acc);
+    bgemm(C, ldc, A, lda, P, pstride, 8, 32, M, N, K, acc);
 }

@@ -87,10 +87,13 @@ typedef struct kt_job {
 /* ---- path 1: nt streaming, MM rows of A (<= 4) x NBB rows of B (<= 8) ---- */
 
 /* C(MM, nb) (+)= A(MM, K) · B(nb, K)ᵀ with nb <= NBB; rows of B past nb
- * alias row 0 (read, never stored) so the loop has no ragged case. */
+ * alias row 0 (read, never stored) so the loop has no ragged case. Row j
+ * of B starts at B + j*ldb and its vector of columns k..k+VL-1 is bstep
+ * floats after the previous one: VL for row-major B, KT_RP*VL for the
+ * row-interleaved panels (kt_pack_rows). */
 KT_INLINE void kt_nt_blk(const int MM, const int NBB, int nb, float *C, ptrdiff_t ldc,
-                         const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb, int K,
-                         int acc) {
+                         const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb,
+                         const ptrdiff_t bstep, int K, int acc) {
     const float *a[4], *b[8];
     kt_vec c[4][8];
     KT_UNROLL for (int m = 0; m < MM; m++) a[m] = A + m * lda;
@@ -99,11 +102,12 @@ KT_INLINE void kt_nt_blk(const int MM, const int NBB, int nb, float *C, ptrdiff_
         KT_UNROLL for (int j = 0; j < NBB; j++) c[m][j] = kt_zero();
     }
     int k = 0;
-    for (; k + KT_VL <= K; k += KT_VL) {
+    ptrdiff_t o = 0;
+    for (; k + KT_VL <= K; k += KT_VL, o += bstep) {
         kt_vec x[4];
         KT_UNROLL for (int m = 0; m < MM; m++) x[m] = kt_load(a[m] + k);
         KT_UNROLL for (int j = 0; j < NBB; j++) {
-            kt_vec y = kt_load(b[j] + k);
+            kt_vec y = kt_load(b[j] + o);
             KT_UNROLL for (int m = 0; m < MM; m++) c[m][j] = kt_fma(x[m], y, c[m][j]);
         }
     }
@@ -112,7 +116,7 @@ KT_INLINE void kt_nt_blk(const int MM, const int NBB, int nb, float *C, ptrdiff_
         kt_vec x[4];
         KT_UNROLL for (int m = 0; m < MM; m++) x[m] = kt_load_n(a[m] + k, n);
         KT_UNROLL for (int j = 0; j < NBB; j++) {
-            kt_vec y = kt_load_n(b[j] + k, n);
+            kt_vec y = kt_load_n(b[j] + o, n);
             KT_UNROLL for (int m = 0; m < MM; m++) c[m][j] = kt_fma(x[m], y, c[m][j]);
         }
     }
@@ -140,19 +144,23 @@ static void kt_small_nt(const kt_job *j, int n0, int n1) {
             switch (mm) {
             case 1:
                 for (; n < c1; n += 8)
-                    kt_nt_blk(1, 8, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, j->K, j->acc);
+                    kt_nt_blk(1, 8, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, KT_VL, j->K,
+                              j->acc);
                 break;
             case 2:
                 for (; n < c1; n += 4)
-                    kt_nt_blk(2, 4, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, j->K, j->acc);
+                    kt_nt_blk(2, 4, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, KT_VL, j->K,
+                              j->acc);
                 break;
             case 3:
                 for (; n < c1; n += 3)
-                    kt_nt_blk(3, 3, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, j->K, j->acc);
+                    kt_nt_blk(3, 3, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, KT_VL, j->K,
+                              j->acc);
                 break;
             default:
                 for (; n < c1; n += 2)
-                    kt_nt_blk(4, 2, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, j->K, j->acc);
+                    kt_nt_blk(4, 2, c1 - n, C + n, ldc, A, lda, j->B + n * ldb, ldb, KT_VL, j->K,
+                              j->acc);
                 break;
             }
         }
@@ -520,50 +528,6 @@ static void kt_pack_rows(float *P, const float *B, int ldb, int N, int K) {
     }
 }
 
-/* C(MM, nb) (+)= A(MM, K) · the nb <= 4 rows of panel Pp; rows past nb
- * alias row 0 (read, never stored). All 4 rows per pass, so every pass
- * reads the panel as one sequential stream; with MM <= 3, 12 accumulators
- * + x + y fit 16 ymm registers. */
-KT_INLINE void kt_rows_blk(const int MM, int nb, float *C, ptrdiff_t ldc, const float *A,
-                           ptrdiff_t lda, const float *Pp, int K, int acc) {
-    enum { NBB = KT_RP };
-    const float *a[3], *b[KT_RP];
-    kt_vec c[3][KT_RP];
-    KT_UNROLL for (int m = 0; m < MM; m++) a[m] = A + m * lda;
-    KT_UNROLL for (int j = 0; j < NBB; j++) b[j] = Pp + (size_t)(j < nb ? j : 0) * KT_VL;
-    KT_UNROLL for (int m = 0; m < MM; m++) {
-        KT_UNROLL for (int j = 0; j < NBB; j++) c[m][j] = kt_zero();
-    }
-    int k = 0;
-    size_t o = 0;
-    for (; k + KT_VL <= K; k += KT_VL, o += KT_RP * KT_VL) {
-        kt_vec x[4];
-        KT_UNROLL for (int m = 0; m < MM; m++) x[m] = kt_load(a[m] + k);
-        KT_UNROLL for (int j = 0; j < NBB; j++) {
-            kt_vec y = kt_load(b[j] + o);
-            KT_UNROLL for (int m = 0; m < MM; m++) c[m][j] = kt_fma(x[m], y, c[m][j]);
-        }
-    }
-    if (k < K) {
-        int n = K - k;
-        kt_vec x[4];
-        KT_UNROLL for (int m = 0; m < MM; m++) x[m] = kt_load_n(a[m] + k, n);
-        KT_UNROLL for (int j = 0; j < NBB; j++) {
-            kt_vec y = kt_load(b[j] + o); /* zero padded, as kt_load_n would give */
-            KT_UNROLL for (int m = 0; m < MM; m++) c[m][j] = kt_fma(x[m], y, c[m][j]);
-        }
-    }
-    KT_UNROLL for (int m = 0; m < MM; m++) {
-        KT_UNROLL for (int j = 0; j < NBB; j++) {
-            if (j < nb) {
-                float s = kt_hsum(c[m][j]);
-                float *d = C + m * ldc + j;
-                *d = acc ? *d + s : s;
-            }
-        }
-    }
-}
-
 typedef struct kt_rows_job {
     float *C;
     const float *A, *P;
@@ -581,16 +545,19 @@ static void kt_rows_task(void *ctx, int task, int n_tasks) {
         const float *Pp = j->P + (size_t)p * ps;
         const int nr = j->N - p * KT_RP < KT_RP ? j->N - p * KT_RP : KT_RP;
         float *Cp = j->C + p * KT_RP;
-        /* rows of A in groups of 3: later groups re-read the panel (4 x K
-         * floats) from L1 / L2 */
+        /* all 4 rows of the panel per pass (one sequential stream), rows of
+         * A in groups of <= 3 (12 accumulators + x + y fit 16 ymm); later
+         * groups re-read the panel (4 x K floats) from L1 / L2. Path 1's
+         * block, so path 1's chains: its bits. */
         for (int m = 0; m < j->M; m += 3) {
             const int mm = j->M - m < 3 ? j->M - m : 3;
             const float *A = j->A + m * j->lda;
             float *C = Cp + m * j->ldc;
+            const ptrdiff_t st = KT_RP * KT_VL;
             switch (mm) {
-            case 1: kt_rows_blk(1, nr, C, j->ldc, A, j->lda, Pp, j->K, j->acc); break;
-            case 2: kt_rows_blk(2, nr, C, j->ldc, A, j->lda, Pp, j->K, j->acc); break;
-            default: kt_rows_blk(3, nr, C, j->ldc, A, j->lda, Pp, j->K, j->acc); break;
+            case 1: kt_nt_blk(1, KT_RP, nr, C, j->ldc, A, j->lda, Pp, KT_VL, st, j->K, j->acc); break;
+            case 2: kt_nt_blk(2, KT_RP, nr, C, j->ldc, A, j->lda, Pp, KT_VL, st, j->K, j->acc); break;
+            default: kt_nt_blk(3, KT_RP, nr, C, j->ldc, A, j->lda, Pp, KT_VL, st, j->K, j->acc); break;
             }
         }
     }
