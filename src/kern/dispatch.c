@@ -23,7 +23,8 @@ static const es_kern_table k_ref = {"ref", es_gemm_nt_ref, es_gemm_nn_ref, es_ge
                                     es_gemm_pack_nt_ref, es_gemm_nt_packed_ref,
                                     es_qgemm_packed_ref, es_gemm_rows_floats_ref,
                                     es_gemm_rows_pack_ref, es_gemm_nt_rows_ref,
-                                    es_bgemm_packed_ref, es_lse_ref};
+                                    es_bgemm_packed_ref, es_lse_ref,
+                                    es_quant_row_ref};
 #if defined(__x86_64__) || defined(__i386__)
 #define ES_HAVE_X86_KERNELS 1
 static const es_kern_table k_avx2 = {"avx2", es_gemm_nt_avx2, es_gemm_nn_avx2, es_gemm_tn_avx2,
@@ -33,7 +34,8 @@ static const es_kern_table k_avx2 = {"avx2", es_gemm_nt_avx2, es_gemm_nn_avx2, e
                                      es_gemm_pack_nt_avx2, es_gemm_nt_packed_avx2,
                                      es_qgemm_packed_avx2, es_gemm_rows_floats_avx2,
                                      es_gemm_rows_pack_avx2, es_gemm_nt_rows_avx2,
-                                     es_bgemm_packed_avx2, es_lse_avx2};
+                                     es_bgemm_packed_avx2, es_lse_avx2,
+                                     es_quant_row_avx2};
 static const es_kern_table k_avx512 = {"avx512", es_gemm_nt_avx512, es_gemm_nn_avx512,
                                        es_gemm_tn_avx512, es_exp_avx512, es_sigmoid_avx512,
                                        es_tanh_avx512, es_gelu_avx512,
@@ -42,7 +44,8 @@ static const es_kern_table k_avx512 = {"avx512", es_gemm_nt_avx512, es_gemm_nn_a
                                        es_gemm_pack_nt_avx2, es_gemm_nt_packed_avx2,
                                        es_qgemm_packed_avx2, es_gemm_rows_floats_avx2,
                                      es_gemm_rows_pack_avx2, es_gemm_nt_rows_avx2,
-                                     es_bgemm_packed_avx2, es_lse_avx2};
+                                     es_bgemm_packed_avx2, es_lse_avx2,
+                                       es_quant_row_avx2};
 #endif
 
 enum { ISA_REF, ISA_AVX2, ISA_AVX512, ISA_COUNT };

@@ -136,6 +136,16 @@ void es_qpack_nt(int8_t *P, const int8_t *B, int ldb, int N, int K);
 /* element (n, k) of a packed matrix */
 int8_t es_qpack_at(const int8_t *P, size_t pstride, int n, int k);
 
+/* Dynamic int8 quantization of one activation row (the T5 int8 scheme,
+ * model/t5_linear.h): s = max_k |x_k| (NaN ignored), codes[k] =
+ * clamp(rint(x_k · (127/s)), ±127) + 128 (NaN → code 0); returns s/127.
+ * All zero: codes 128, returns 0; an infinite max: codes 128, returns NaN.
+ * Every variant gives the reference's bytes and scale exactly
+ * (tests/unit/test_kern_quant_row.c). No allocation. */
+typedef float (*es_quant_row_fn)(uint8_t *codes, const float *x, int K);
+float es_quant_row_ref(uint8_t *codes, const float *x, int K);
+float es_quant_row_avx2(uint8_t *codes, const float *x, int K);
+
 /* log Σ_i exp(x_i), i < n (n >= 1), in double: the max m in float, then
  * m + log Σ exp(x_i − m) with the exponentials and the sum in double (a
  * decoder's log-softmax normaliser over the vocabulary). _ref uses libm
@@ -195,6 +205,8 @@ typedef struct es_kern_table {
     es_bgemm_packed_fn bgemm_packed;
     /* log-sum-exp (appended; see es_lse_fn) */
     es_lse_fn lse;
+    /* activation row quantization (appended; see es_quant_row_fn) */
+    es_quant_row_fn quant_row;
 } es_kern_table;
 
 /* The table for this CPU (chosen once, thread-safe). */

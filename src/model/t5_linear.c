@@ -23,26 +23,7 @@
 #define LIN_MT 4  /* rows quantized at once */
 
 float es_t5_quant_row(uint8_t *codes, const float *x, int K) {
-    float mx = 0.0f;
-    for (int k = 0; k < K; k++) {
-        float a = fabsf(x[k]);
-        mx = a > mx ? a : mx; /* NaN is ignored by the max; its code below is 0 */
-    }
-    if (!(mx > 0.0f) || !isfinite(mx)) {
-        /* all zero (or non-finite input): codes 0, scale 0 or NaN marks it */
-        for (int k = 0; k < K; k++) codes[k] = 128;
-        return mx > 0.0f ? NAN : 0.0f;
-    }
-    /* Multiplying by 127/max instead of dividing by s_a: one rounding of the
-     * inverse, at most one code off at exact .5 ties — the scheme is defined
-     * by this code (the reference twin is this same function). */
-    const float inv = 127.0f / mx;
-    for (int k = 0; k < K; k++) {
-        float v = rintf(x[k] * inv);
-        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-        codes[k] = (uint8_t)(int)(v + 128.0f);
-    }
-    return mx / 127.0f;
+    return es_kern()->quant_row(codes, x, K);
 }
 
 typedef struct lin_job {
@@ -96,10 +77,10 @@ static void i8_task(void *ctx, int task, int n_tasks) {
             for (int r = 0; r < mt && !j->codes; r++) {
                 const float *x = j->x + (size_t)(m0 + r) * K + k0;
                 uint8_t *c = codes + (size_t)r * kc;
-                for (int k = 0; k < kc; k++) {
+                for (int k = 0; k < kc; k++) { /* es_quant_row_ref's codes */
                     float v = rintf(x[k] * inv[r]);
                     v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-                    c[k] = (uint8_t)(int)(v + 128.0f);
+                    c[k] = v != v ? 0 : (uint8_t)(int)(v + 128.0f);
                 }
             }
             /* per-channel: int32 sums accumulate over the chunks (exact);

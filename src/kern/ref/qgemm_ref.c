@@ -8,6 +8,7 @@
  */
 #include "kern/kern.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct qgemm_job {
@@ -78,4 +79,33 @@ void es_qgemm_packed_ref(int32_t *C, int ldc, const uint8_t *A, int lda, const i
             c[n] = acc ? c[n] + s : s;
         }
     }
+}
+
+/* ---- activation row quantization (kern.h es_quant_row_fn) -------------- */
+
+float es_quant_row_ref(uint8_t *codes, const float *x, int K) {
+    float mx = 0.0f;
+    for (int k = 0; k < K; k++) {
+        float a = fabsf(x[k]);
+        mx = a > mx ? a : mx; /* NaN is ignored by the max; its code below is 0 */
+    }
+    if (!(mx > 0.0f) || !isfinite(mx)) {
+        /* all zero (or non-finite input): codes 0, scale 0 or NaN marks it */
+        for (int k = 0; k < K; k++) codes[k] = 128;
+        return mx > 0.0f ? NAN : 0.0f;
+    }
+    /* Multiplying by 127/max instead of dividing by s_a: one rounding of the
+     * inverse, at most one code off at exact .5 ties — the scheme is defined
+     * by this code. */
+    const float inv = 127.0f / mx;
+    for (int k = 0; k < K; k++) {
+        float v = rintf(x[k] * inv);
+        if (v != v) {
+            codes[k] = 0;
+            continue;
+        }
+        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+        codes[k] = (uint8_t)(int)(v + 128.0f);
+    }
+    return mx / 127.0f;
 }

@@ -14,6 +14,7 @@
 #include "kern/kern.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct qgemm_job {
@@ -172,4 +173,51 @@ void es_qgemm_packed_avx2(int32_t *C, int ldc, const uint8_t *A, int lda, const 
         if (tail) memcpy(t0, a0 + K16, (size_t)tail);
         qp_rows(C + (size_t)i * (size_t)ldc, ldc, a0, a0, t0, t0, P, pstride, 1, N, K, acc);
     }
+}
+
+/* ---- activation row quantization (kern.h es_quant_row_fn) ---------------
+ * The reference's operations lane by lane: |x| max (vmaxps returns its
+ * second operand, the running max, for a NaN lane: NaN ignored, as the
+ * reference's `a > mx`), x·inv rounded to nearest even (vroundps = rintf
+ * in the default rounding mode), clamp with NaN kept, + 128, truncation
+ * (a NaN lane converts to INT_MIN, which the unsigned saturating packs turn
+ * into code 0, the reference's NaN code). So the codes are the same bytes. */
+float es_quant_row_avx2(uint8_t *codes, const float *x, int K) {
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= K; k += 8) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + k), absm), m);
+    float t[8], mx = 0.0f;
+    _mm256_storeu_ps(t, m);
+    for (int i = 0; i < 8; i++) mx = t[i] > mx ? t[i] : mx;
+    for (; k < K; k++) {
+        float a = fabsf(x[k]);
+        mx = a > mx ? a : mx;
+    }
+    if (!(mx > 0.0f) || !isfinite(mx)) return es_quant_row_ref(codes, x, K);
+    const float inv = 127.0f / mx;
+    const __m256 vi = _mm256_set1_ps(inv), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+    const __m256 off = _mm256_set1_ps(128.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (k = 0; k + 32 <= K; k += 32) {
+        __m256i c[4];
+        for (int u = 0; u < 4; u++) {
+            __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * u), vi),
+                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            v = _mm256_min_ps(hi, _mm256_max_ps(lo, v)); /* NaN stays NaN */
+            c[u] = _mm256_cvttps_epi32(_mm256_add_ps(v, off));
+        }
+        __m256i p = _mm256_packus_epi16(_mm256_packus_epi32(c[0], c[1]), _mm256_packus_epi32(c[2], c[3]));
+        _mm256_storeu_si256((__m256i *)(void *)(codes + k), _mm256_permutevar8x32_epi32(p, perm));
+    }
+    for (; k < K; k++) {
+        float v = rintf(x[k] * inv);
+        if (v != v) {
+            codes[k] = 0;
+            continue;
+        }
+        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+        codes[k] = (uint8_t)(int)(v + 128.0f);
+    }
+    return mx / 127.0f;
 }
