@@ -9,7 +9,8 @@
  *   m ← β1·m + (1 − β1)·g,  v ← β2·v + (1 − β2)·g²
  *   p ← p − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + eps)
  * Clipping: coef = min(1, max_norm / (norm + 1e-6)), g ← coef·g, with
- * norm = √Σg² accumulated in double in parameter order (deterministic).
+ * norm = √Σg² accumulated in double, in parameter order in four
+ * interleaved partial sums (deterministic, independent of threads).
  */
 #ifndef ES_TRAIN_OPTIM_H
 #define ES_TRAIN_OPTIM_H
