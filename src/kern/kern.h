@@ -22,6 +22,8 @@
 
 #include "core/pool.h"
 
+#include <math.h>
+
 typedef void (*es_gemm_fn)(es_pool *pool, float *C, int ldc, const float *A, int lda,
                            const float *B, int ldb, int M, int N, int K, int acc);
 
@@ -143,6 +145,14 @@ int8_t es_qpack_at(const int8_t *P, size_t pstride, int n, int k);
  * Every variant gives the reference's bytes and scale exactly
  * (tests/unit/test_kern_quant_row.c). No allocation. */
 typedef float (*es_quant_row_fn)(uint8_t *codes, const float *x, int K);
+/* One code of that scheme, x · inv with inv = 127/s (the scalar
+ * definition every variant matches). */
+static inline uint8_t es_quant_code(float x, float inv) {
+    float v = rintf(x * inv);
+    if (v != v) return 0;
+    v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+    return (uint8_t)(int)(v + 128.0f);
+}
 float es_quant_row_ref(uint8_t *codes, const float *x, int K);
 float es_quant_row_avx2(uint8_t *codes, const float *x, int K);
 

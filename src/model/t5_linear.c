@@ -77,11 +77,7 @@ static void i8_task(void *ctx, int task, int n_tasks) {
             for (int r = 0; r < mt && !j->codes; r++) {
                 const float *x = j->x + (size_t)(m0 + r) * K + k0;
                 uint8_t *c = codes + (size_t)r * kc;
-                for (int k = 0; k < kc; k++) { /* es_quant_row_ref's codes */
-                    float v = rintf(x[k] * inv[r]);
-                    v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-                    c[k] = v != v ? 0 : (uint8_t)(int)(v + 128.0f);
-                }
+                for (int k = 0; k < kc; k++) c[k] = es_quant_code(x[k], inv[r]);
             }
             /* per-channel: int32 sums accumulate over the chunks (exact);
              * group-wise: one group per chunk, scaled into part[] */

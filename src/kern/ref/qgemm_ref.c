@@ -98,14 +98,6 @@ float es_quant_row_ref(uint8_t *codes, const float *x, int K) {
      * inverse, at most one code off at exact .5 ties — the scheme is defined
      * by this code. */
     const float inv = 127.0f / mx;
-    for (int k = 0; k < K; k++) {
-        float v = rintf(x[k] * inv);
-        if (v != v) {
-            codes[k] = 0;
-            continue;
-        }
-        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-        codes[k] = (uint8_t)(int)(v + 128.0f);
-    }
+    for (int k = 0; k < K; k++) codes[k] = es_quant_code(x[k], inv);
     return mx / 127.0f;
 }

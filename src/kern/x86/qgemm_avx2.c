@@ -210,14 +210,6 @@ float es_quant_row_avx2(uint8_t *codes, const float *x, int K) {
         __m256i p = _mm256_packus_epi16(_mm256_packus_epi32(c[0], c[1]), _mm256_packus_epi32(c[2], c[3]));
         _mm256_storeu_si256((__m256i *)(void *)(codes + k), _mm256_permutevar8x32_epi32(p, perm));
     }
-    for (; k < K; k++) {
-        float v = rintf(x[k] * inv);
-        if (v != v) {
-            codes[k] = 0;
-            continue;
-        }
-        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-        codes[k] = (uint8_t)(int)(v + 128.0f);
-    }
+    for (; k < K; k++) codes[k] = es_quant_code(x[k], inv);
     return mx / 127.0f;
 }
