@@ -7,6 +7,7 @@
 #define ES_TEST_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,19 @@ static int g_checks, g_fails;
         printf("%d checks, %d failed\n", g_checks, g_fails);                  \
         return g_fails ? 1 : 0;                                               \
     } while (0)
+
+/* Deterministic test data: xorshift64 on *state (any non-zero seed). */
+static inline uint32_t test_rnd32(uint64_t *state) {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return (uint32_t)(*state >> 32);
+}
+/* Uniform in [-1, 1), 53 random bits rounded to float. */
+static inline float test_frand(uint64_t *state) {
+    test_rnd32(state);
+    return (float)((double)(*state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
 
 /* Path under the fixtures directory; static buffer, one at a time. */
 static inline const char *fixture(const char *rel) {

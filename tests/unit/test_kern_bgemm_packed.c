@@ -15,12 +15,7 @@
 #include <stdint.h>
 
 static uint64_t g_state = 0x6a09e667f3bcc909ull;
-static uint32_t rnd32(void) {
-    g_state ^= g_state << 13;
-    g_state ^= g_state >> 7;
-    g_state ^= g_state << 17;
-    return (uint32_t)(g_state >> 32);
-}
+static uint32_t rnd32(void) { return test_rnd32(&g_state); }
 static float frand(void) { return (float)((int)(rnd32() >> 8) - (1 << 23)) / (float)(1 << 23); }
 
 int main(void) {

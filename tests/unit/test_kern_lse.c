@@ -15,9 +15,7 @@
 
 static uint64_t g_rng = 0x243f6a8885a308d3ull;
 static double urand(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
+    test_rnd32(&g_rng);
     return (double)(g_rng >> 11) / 9007199254740992.0;
 }
 

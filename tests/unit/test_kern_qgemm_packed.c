@@ -17,12 +17,7 @@
 #include <stdint.h>
 
 static uint64_t g_state = 0x2545f4914f6cdd1dull;
-static uint32_t rnd32(void) {
-    g_state ^= g_state << 13;
-    g_state ^= g_state >> 7;
-    g_state ^= g_state << 17;
-    return (uint32_t)(g_state >> 32);
-}
+static uint32_t rnd32(void) { return test_rnd32(&g_state); }
 
 int main(void) {
     const char *isas[] = {"ref", "avx2", "avx512"};

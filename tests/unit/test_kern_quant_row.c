@@ -15,12 +15,7 @@
 #include <stdint.h>
 
 static uint64_t g_rng = 0xb7e151628aed2a6bull;
-static float frand(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
+static float frand(void) { return test_frand(&g_rng); }
 
 int main(void) {
     enum { KMAX = 2100 };

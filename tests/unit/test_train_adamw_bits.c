@@ -14,12 +14,7 @@
 #include <math.h>
 
 static uint64_t g_rng = 0x94d049bb133111ebull;
-static float frand(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
+static float frand(void) { return test_frand(&g_rng); }
 
 int main(void) {
     es_params ps;
