@@ -1,30 +1,30 @@
 /*
- * t5_pack.c — load-time re-packing of the encoder-side fp32 weights
- * (es_t5_pack_weights, model/t5.h).
+ * t5_pack.c — re-packing of T5 weights into the layouts the kernels read
+ * fastest (es_t5_pack_weights, model/t5.h). Two parts:
  *
- * The encoder projections and the decoder's cross-attention K/V
- * projections are only ever multiplied by many rows at once (B x S
- * tokens), where the GEMM's general path re-packs B into k-major panels on
- * every call (~11 % of an encoder 1 x 128 in `perf`). Packing them once
- * here into the kernel table's layout (kern.h gemm_pack_nt) removes that;
- * the products keep the same bits for M > 8 (same micro-kernel, same
- * order). Weights used by decode steps (M = 1..beams) stay row-major in
- * the memory map: the streaming GEMV path reads them as stored.
+ * 1. Encoder side, fp32, before es_model_load returns. The encoder
+ *    projections and the decoder's cross-attention K/V projections are only
+ *    multiplied by many rows at once (B x S tokens), where the GEMM's
+ *    general path re-packs B into k-major panels on every call (~11 % of an
+ *    encoder 1 x 128 in `perf`). Packing them once into the kernel table's
+ *    layout (kern.h gemm_pack_nt) removes that; the products keep the same
+ *    bits for M > 8 (same micro-kernel, same order) but not for M <= 8,
+ *    hence before the load returns.
+ * 2. Decode side, in a background thread (below): fp32 decoder projections
+ *    + LM head into row-interleaved panels (gemm_rows_pack), int8 and bf16
+ *    projections into 4-row panels (es_qpack_nt / es_bpack_nt). Each is
+ *    one sequential stream per few output columns at M = 1, where the
+ *    row-major weights are read as several short strided streams (measured
+ *    ~1.4x (fp32) to ~2x (int8) slower); every product has the row-major
+ *    weights' bits.
  *
- * Memory: the packed copy is anonymous memory (+ ~3 % padding at most:
- * columns are rounded up to the panel width); the memory-mapped source
- * pages are released after packing (es_weights_release), so the resident
- * set holds each weight once. Only memory-mapped fp32 models are packed:
- * for weights already on the heap (converted dtypes, pytorch_model.bin
- * copies) the copy would add memory, so they run unpacked.
- *
- * int8 folders: every I8 projection (encoder, decoder, LM head) is copied
- * into the 4-row panels of kern.h es_qpack_nt, read by qgemm_packed as one
- * sequential stream per 4 output columns — at M = 1 (decode) the row-major
- * codes ran at ~half the machine's read bandwidth (4 short strided
- * streams per pass), the panels at about its full bandwidth. Same integer
- * sums, so the same bits. Same memory-mapped-only rule; the codes stay
- * addressable for embedding row lookups (pages come back on demand).
+ * Memory: packed copies are anonymous memory (+ a few % of padding at
+ * most); the memory-mapped source pages are released as they are packed
+ * (es_weights_release; they come back from the file if read again, e.g.
+ * embedding rows or M > 8 products), so the resident set holds each weight
+ * about once. Only memory-mapped models are packed: for weights already on
+ * the heap (converted dtypes, pytorch_model.bin copies) a copy would add
+ * memory, so they run unpacked. EDGESEQ_PACK=0 packs nothing.
  */
 #include "model/t5.h"
 
@@ -82,13 +82,12 @@ static void pack(void *ctx, es_t5_lin *l) {
 }
 
 /* ---- decode weights, re-packed in the background ------------------------
- * fp32 decoder projections + LM head into row-interleaved panels (kern.h
- * gemm_rows_pack), int8 projections into 4-row panels (es_qpack_nt).
- * Products with either give exactly the bits of the row-major weights
- * (gemm_nt_rows == gemm_nt at M <= 8; integer sums), so a thread does the
+ * Products with the panels give exactly the bits of the row-major weights
+ * (gemm_nt_rows == gemm_nt at M <= 8; integer sums; bgemm_packed ==
+ * bgemm_nt), so a thread does the
  * copying after es_model_load has returned and each handle switches to
  * its panels when they are written (pointer published with release
- * semantics, read with acquire: es_t5_lin_rows / es_t5_lin_qp); a forward
+ * semantics, read with acquire: es_t5_lin_rows / _qp / _bp); a forward
  * pass never sees a half-written panel and its results never depend on
  * when the switch happens. Loading stays ~ms (copying 160 MB of
  * t5-efficient-small decoder weights into fresh memory costs ~150 ms
@@ -99,11 +98,13 @@ static void pack(void *ctx, es_t5_lin *l) {
  * never allocates); es_t5_pack_stop (model free) stops and joins it.
  * EDGESEQ_PACK=sync packs before es_model_load returns (tests). */
 
+enum { PK_F32_ROWS = 0, PK_INT8 = 1, PK_BF16 = 2 };
+
 typedef struct es_t5_packer {
     es_t5_model *tm;
     const es_weights *w;
     const es_kern_table *kt;
-    int int8;         /* 1: int8 panels, 2: bf16 panels, 0: fp32 rows */
+    int form;         /* PK_*: which weights, which layout */
     unsigned char *buf;
     size_t bytes;     /* pass 1: total; pass 2: next offset */
     int ok;           /* every candidate is memory-mapped */
@@ -113,19 +114,20 @@ typedef struct es_t5_packer {
 } es_t5_packer;
 
 /* The handles multiplied at decode steps: fp32, the decoder projections
- * (self q,k,v,o, cross q,o, feed-forward) and the LM head; int8, every I8
- * projection (the encoder's too) and the LM head. An untied embedding only
+ * (self q,k,v,o, cross q,o, feed-forward) and the LM head; int8 / bf16,
+ * every projection (the encoder's too: same bits at any M) and the LM head. An untied embedding only
  * serves row lookups; a tied one is the LM head's weight (its own handle
  * keeps reading the codes row by row). */
 static void each_decode(es_t5_packer *c, void (*fn)(es_t5_packer *c, es_t5_lin *l)) {
     static const int ids[] = {ES_T5_LQ,  ES_T5_LK,  ES_T5_LV,   ES_T5_LO, ES_T5_LCQ,
                               ES_T5_LCO, ES_T5_LWI, ES_T5_LWI1, ES_T5_LWO};
     es_t5_model *tm = c->tm;
-    if (c->int8)
+    const int all = c->form != PK_F32_ROWS;
+    if (all)
         for (int i = 0; i < tm->cfg.n_enc_layers; i++)
             for (int k = 0; k < ES_T5_NLIN; k++) fn(c, &tm->enc[i].lin[k]);
     for (int i = 0; i < tm->cfg.n_dec_layers; i++) {
-        if (c->int8)
+        if (all)
             for (int k = 0; k < ES_T5_NLIN; k++) fn(c, &tm->dec[i].lin[k]);
         else
             for (size_t k = 0; k < ES_ARRAY_LEN(ids); k++) fn(c, &tm->dec[i].lin[ids[k]]);
@@ -134,18 +136,18 @@ static void each_decode(es_t5_packer *c, void (*fn)(es_t5_packer *c, es_t5_lin *
 }
 
 static int candidate(const es_t5_packer *c, const es_t5_lin *l) {
-    if (c->int8 == 1) /* a chunk of the integer product starts on a 16-column block */
+    if (c->form == PK_INT8) /* a chunk of the integer product starts on a 16-column block */
         return l->kind == ES_T5_W_I8 && l->q && (l->group == l->K || l->group % 16 == 0);
-    if (c->int8 == 2) return l->kind == ES_T5_W_BF16 && l->bf16;
+    if (c->form == PK_BF16) return l->kind == ES_T5_W_BF16 && l->bf16;
     return l->kind == ES_T5_W_F32 && l->f32;
 }
 
 static const void *src_of(const es_t5_packer *c, const es_t5_lin *l) {
-    return c->int8 == 1 ? (const void *)l->q : c->int8 == 2 ? (const void *)l->bf16 : (const void *)l->f32;
+    return c->form == PK_INT8 ? (const void *)l->q : c->form == PK_BF16 ? (const void *)l->bf16 : (const void *)l->f32;
 }
 
 static size_t elt_bytes(const es_t5_packer *c) {
-    return c->int8 == 1 ? 1 : c->int8 == 2 ? sizeof(uint16_t) : sizeof(float);
+    return c->form == PK_INT8 ? 1 : c->form == PK_BF16 ? sizeof(uint16_t) : sizeof(float);
 }
 
 static size_t src_bytes(const es_t5_packer *c, const es_t5_lin *l) {
@@ -154,8 +156,8 @@ static size_t src_bytes(const es_t5_packer *c, const es_t5_lin *l) {
 
 /* bytes of rows [0, n) of l's packed form (n: all rows or a multiple of 8) */
 static size_t packed_bytes(const es_t5_packer *c, const es_t5_lin *l, int n) {
-    if (c->int8 == 1) return es_qpack_bytes(n, l->K);
-    if (c->int8 == 2) return es_bpack_elems(n, l->K) * sizeof(uint16_t);
+    if (c->form == PK_INT8) return es_qpack_bytes(n, l->K);
+    if (c->form == PK_BF16) return es_bpack_elems(n, l->K) * sizeof(uint16_t);
     return c->kt->gemm_rows_floats(n, l->K) * sizeof(float);
 }
 
@@ -185,9 +187,9 @@ static void dpack(es_t5_packer *c, es_t5_lin *l) {
         if (atomic_load(&c->stop)) return; /* model free: never published */
         const int nr = ES_MIN(PACK_ROWS, l->N - n0);
         void *d = dst + packed_bytes(c, l, n0);
-        if (c->int8 == 1)
+        if (c->form == PK_INT8)
             es_qpack_nt(d, l->q + (size_t)n0 * l->K, l->K, nr, l->K);
-        else if (c->int8 == 2)
+        else if (c->form == PK_BF16)
             es_bpack_nt(d, l->bf16 + (size_t)n0 * l->K, l->K, nr, l->K);
         else
             c->kt->gemm_rows_pack(d, l->f32 + (size_t)n0 * l->K, l->K, nr, l->K);
@@ -195,10 +197,10 @@ static void dpack(es_t5_packer *c, es_t5_lin *l) {
          * rows): its pages come back from the file when used */
         es_weights_release(c->w, src, (size_t)(n0 + nr) * row);
     }
-    if (c->int8 == 1) {
+    if (c->form == PK_INT8) {
         l->qp_stride = es_qpack_stride(l->K); /* before qp is published */
         __atomic_store_n(&l->qp, (const int8_t *)dst, __ATOMIC_RELEASE);
-    } else if (c->int8 == 2) {
+    } else if (c->form == PK_BF16) {
         l->bp_stride = es_bpack_stride(l->K);
         __atomic_store_n(&l->bp, (const uint16_t *)(void *)dst, __ATOMIC_RELEASE);
     } else {
@@ -213,16 +215,16 @@ static void *pack_main(void *arg) {
     return NULL;
 }
 
-static void pack_decode(es_t5_model *tm, const es_weights *w, int int8, int sync) {
+static void pack_decode(es_t5_model *tm, const es_weights *w, int form, int sync) {
     es_t5_packer *c = es_calloc(1, sizeof *c);
     if (!c) return;
     c->tm = tm;
     c->w = w;
     c->kt = es_kern();
-    c->int8 = int8;
+    c->form = form;
     c->ok = 1;
     atomic_init(&c->stop, 0);
-    if (!int8 && !c->kt->gemm_rows_floats) c->ok = 0;
+    if (form == PK_F32_ROWS && !c->kt->gemm_rows_floats) c->ok = 0;
     if (c->ok) each_decode(c, dcount);
     if (!c->ok || c->bytes == 0 || !(c->buf = es_malloc_big(c->bytes, 0))) {
         if (c->ok && c->bytes)
@@ -273,7 +275,7 @@ void es_t5_pack_weights(es_t5_model *tm, const es_weights *w) {
     if (env && strcmp(env, "0") == 0) return;
     const int sync = env && strcmp(env, "sync") == 0;
     if (tm->quant == ES_T5_Q_INT8 || tm->quant == ES_T5_Q_BF16) {
-        pack_decode(tm, w, tm->quant == ES_T5_Q_INT8 ? 1 : 2, sync);
+        pack_decode(tm, w, tm->quant == ES_T5_Q_INT8 ? PK_INT8 : PK_BF16, sync);
         return;
     }
     if (tm->quant) return;
