@@ -81,13 +81,8 @@ case "$ort" in
 esac
 
 log "build"
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C "$build" -j2 edgeseq edgeseq_static >/dev/null
-git -C "$root" rev-parse --short HEAD >"$out/build_rev" 2>/dev/null || echo "?" >"$out/build_rev"
-git -C "$root" diff --quiet HEAD -- src include 2>/dev/null || sed -i 's/$/ + uncommitted changes/' "$out/build_rev"
-cc -O2 -std=c11 -D_GNU_SOURCE -I"$root/include" "$root/bench/es_bench.c" "$build/libedgeseq.a" \
-    $(pkg-config --libs json-c) -lpthread -lm -o "$out/es_bench"
-cc -O2 -std=c11 -D_GNU_SOURCE -mavx2 -mfma -pthread "$root/bench/floors.c" -o "$out/floors"
+. "$root/bench/lib.sh"
+bench_build "$root" "$build" "$out"
 
 ckpt="$t5b/ckpt/t5-efficient-small"
 if [ ! -f "$ckpt/model.safetensors" ]; then
