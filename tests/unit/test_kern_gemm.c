@@ -288,6 +288,9 @@ int main(int argc, char **argv) {
             run_case(v, nv, op, 6, 517, 260, acc);
             run_case(v, nv, op, 13, 301, 129, acc);
             run_case(v, nv, op, 20, 1100, 40, acc); /* > 1 N-range (1024 columns) */
+            /* >= 4 M-blocks and B >= 1 MB: with a pool, B packed once and
+             * shared by the M-groups (gemm_tmpl.h kt_share_task); 2 K-blocks */
+            run_case(v, nv, op, 400, 520, 530, acc);
         }
     }
     for (int i = 0; i < nv; i++)

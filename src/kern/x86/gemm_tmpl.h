@@ -33,14 +33,18 @@
  *    round exactly like full tiles. Packing buffers (one per pool thread)
  *    are allocated by the calling thread; if that fails, kt_inplace does
  *    the same operations with A read in place and B packed on the stack
- *    (64 KB): same bits, a little slower.
+ *    (64 KB): same bits, a little slower. When several M-groups would each
+ *    pack the same B (>= 4 M-blocks, B >= 1 MB, more than one thread), B
+ *    is packed once per call into the front of the scratch by a parallel
+ *    pass (kt_share_task) and read like pre-packed weights: same bits.
  *
  * Determinism: in every path each C element is computed by one task, with a
  * sequence of operations fixed by (M, K, path) alone, never by the task
  * split or the thread that runs it; so results are bit-identical for any
  * thread count. Numerics: see docs/kernels.md (|err| <= ~K·u·Σ|a·b|).
  * Memory: general path, threads x (N-range + KT_MB) x KT_KC floats (<= 2.2
- * MB per thread at KC 512) of packing buffers: the pool's scratch (es_pool_scratch,
+ * MB per thread at KC 512) of packing buffers, plus N x K floats for a
+ * shared B (training-size products only): the pool's scratch (es_pool_scratch,
  * which allocates only when it is smaller than that; sessions reserve
  * es_kern_gemm_scratch_bytes up front), or with a NULL pool one
  * es_malloc_aligned block per call, freed before returning; no allocation
@@ -52,6 +56,7 @@
 #include <immintrin.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #define KT_MR 6
@@ -601,6 +606,37 @@ static void kt_pack_full(float *P, const float *B, int ldb, int N, int K) {
     }
 }
 
+/* ---- shared B: packed once per call when several M-groups would each
+ * pack it (training-size products with B not pre-packed). The layout of
+ * kt_pack_full for any op (nn/tn panels by kt_pack_bn), so the general path
+ * reads it through j->bp: the same panels as per-task packing, the same
+ * bits. Tasks = (K-block, KT_SHARE_PANELS panels). */
+#define KT_SHARE_PANELS 16
+#define KT_SHARE_MIN_M (4 * KT_MB)   /* >= 4 M-blocks */
+#define KT_SHARE_MIN_NK 262144.0     /* B >= 1 MB: its packing is worth a pass */
+
+typedef struct kt_share_job {
+    float *P;
+    const float *B;
+    ptrdiff_t ldb;
+    int N, K, b_trans, n_chunks;
+} kt_share_job;
+
+static void kt_share_task(void *ctx, int task, int n_tasks) {
+    (void)n_tasks;
+    const kt_share_job *s = ctx;
+    const int k0 = (task / s->n_chunks) * KT_KC, c = task % s->n_chunks;
+    const int kc = s->K - k0 < KT_KC ? s->K - k0 : KT_KC;
+    const size_t np = (size_t)kt_ceil_div(s->N, KT_NR) * KT_NR;
+    const int n_end = (c + 1) * KT_SHARE_PANELS * KT_NR;
+    for (int n = c * KT_SHARE_PANELS * KT_NR; n < s->N && n < n_end; n += KT_NR) {
+        float *P = s->P + (size_t)k0 * np + (size_t)(n / KT_NR) * kc * KT_NR;
+        const int nr = s->N - n < KT_NR ? s->N - n : KT_NR;
+        if (s->b_trans) kt_pack_bt(P, s->B + (ptrdiff_t)n * s->ldb + k0, s->ldb, nr, kc);
+        else kt_pack_bn(P, s->B + (ptrdiff_t)k0 * s->ldb + n, s->ldb, nr, kc);
+    }
+}
+
 /* op: 0 = nt, 1 = nn, 2 = tn (see kern.h); bp != NULL (nt only): B is
  * pre-packed by kt_pack_full (B, ldb unused) and every M takes path 3. */
 static void kt_gemm(es_pool *pool, int op, float *C, int ldc, const float *A, int lda,
@@ -660,9 +696,30 @@ static void kt_gemm(es_pool *pool, int op, float *C, int ldc, const float *A, in
     if (j.n_slots > KT_MAX_SLOTS) j.n_slots = KT_MAX_SLOTS;
     for (int s = 0; s < KT_MAX_SLOTS; s++) atomic_init(&j.busy[s], 0);
     const size_t kc_max = K < KT_KC ? (size_t)K : KT_KC;
+    size_t bytes;
+    /* Several M-groups share an N-range: pack B once, in parallel, into the
+     * front of the scratch, and let every task read it (kt_share_task). */
+    if (!bp && p && groups > 1 && M >= KT_SHARE_MIN_M && (double)N * K >= KT_SHARE_MIN_NK) {
+        const size_t bfl = (kt_pack_floats(N, K) + 15) & ~(size_t)15;
+        const size_t slot = ((size_t)KT_MB * kc_max + 15) & ~(size_t)15;
+        size_t ab;
+        float *buf = NULL;
+        if (es_mul_ok(slot * sizeof(float), (size_t)j.n_slots, &ab) &&
+            ab <= SIZE_MAX - bfl * sizeof(float))
+            buf = es_pool_scratch(pool, bfl * sizeof(float) + ab);
+        if (buf) {
+            kt_share_job s = {buf, B, ldb, N, K, op == 0,
+                              kt_ceil_div(kt_ceil_div(N, KT_NR), KT_SHARE_PANELS)};
+            es_pool_run(p, kt_ceil_div(K, KT_KC) * s.n_chunks, kt_share_task, &s);
+            j.bp = buf;
+            j.ws = buf + bfl;
+            j.ws_floats = slot;
+            es_pool_run(p, j.n_nblk * kt_ceil_div(n_mblk, j.per_task), kt_general_task, &j);
+            return;
+        }
+    }
     j.ws_floats = ((size_t)(bp ? 0 : nbt) + KT_MB) * kc_max;
     j.ws_floats = (j.ws_floats + 15) & ~(size_t)15; /* keep each slot 64-byte aligned */
-    size_t bytes;
     int own = 0;
     if (es_mul_ok(j.ws_floats * sizeof(float), (size_t)j.n_slots, &bytes)) {
         /* the pool's scratch (sized once by the session: no allocation);
