@@ -46,11 +46,14 @@ void *es_malloc_aligned(size_t size);
 void es_free_aligned(void *p);
 /* 64-byte aligned block for large buffers written once (load-time
  * re-packed weights): from 8 MB up, on Linux and without a custom
- * allocator, its own anonymous mapping, with populate != 0 pre-faulted
- * (no page fault per 4 KB while it is filled; all of it resident at
- * once); else es_malloc_aligned. Counts as one allocation for
+ * allocator, its own anonymous mapping, 2 MB aligned; flags:
+ * ES_BIG_POPULATE pre-faults it (no page fault while it is filled; all of
+ * it resident at once), ES_BIG_HUGE advises transparent huge pages (for
+ * weights streamed every decode step; filling may be slower). Else
+ * es_malloc_aligned. Counts as one allocation for
  * es_test_fail_alloc_after. Free with es_free_big only. */
-void *es_malloc_big(size_t size, int populate);
+enum { ES_BIG_POPULATE = 1, ES_BIG_HUGE = 2 };
+void *es_malloc_big(size_t size, int flags);
 void es_free_big(void *p);
 
 /* Fault injection for tests: the Nth allocation from now (1-based) and all

@@ -94,7 +94,8 @@ static void pack(void *ctx, es_t5_lin *l) {
  * here, most of it the kernel providing the pages). The buffer is
  * allocated by the loading thread (es_malloc_big, not pre-faulted: its
  * pages arrive as the panels are written while each source is released,
- * so the resident set does not hold both copies; the background thread
+ * so the resident set does not hold both copies; advised for huge pages,
+ * which a memory-bound decode step streams faster; the background thread
  * never allocates); es_t5_pack_stop (model free) stops and joins it.
  * EDGESEQ_PACK=sync packs before es_model_load returns (tests). */
 
@@ -226,7 +227,7 @@ static void pack_decode(es_t5_model *tm, const es_weights *w, int form, int sync
     atomic_init(&c->stop, 0);
     if (form == PK_F32_ROWS && !c->kt->gemm_rows_floats) c->ok = 0;
     if (c->ok) each_decode(c, dcount);
-    if (!c->ok || c->bytes == 0 || !(c->buf = es_malloc_big(c->bytes, 0))) {
+    if (!c->ok || c->bytes == 0 || !(c->buf = es_malloc_big(c->bytes, ES_BIG_HUGE))) {
         if (c->ok && c->bytes)
             es_log(ES_LOG_INFO, "t5: no memory to re-pack %zu bytes of decode weights; running "
                    "them row-major", c->bytes);
@@ -258,7 +259,7 @@ static void pack_encoder(es_t5_model *tm, const es_weights *w) {
     if (!c.ok || c.floats == 0) return;
     size_t bytes;
     if (!es_mul_ok(c.floats, sizeof(float), &bytes)) return;
-    c.buf = es_malloc_big(bytes, 1);
+    c.buf = es_malloc_big(bytes, ES_BIG_POPULATE);
     if (!c.buf) {
         es_log(ES_LOG_INFO, "t5: no memory to pre-pack %zu bytes of weights; running unpacked",
                bytes);

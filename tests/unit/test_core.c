@@ -23,6 +23,25 @@ int main(void) {
     void *al = es_malloc_aligned(100);
     CHECK(((uintptr_t)al & 63) == 0, "aligned");
     es_free_aligned(al);
+    /* es_malloc_big: small blocks and every flag combination of the 8 MB+
+     * mapping path: 64-byte aligned, zeroed when fresh, fully writable,
+     * fault injection counted as one allocation */
+    static const size_t big_sizes[] = {1000, (size_t)9 << 20};
+    for (int si = 0; si < 2; si++)
+        for (int fl = 0; fl < 4; fl++) {
+            const size_t n = big_sizes[si];
+            unsigned char *p = es_malloc_big(n, fl);
+            CHECK(p && ((uintptr_t)p & 63) == 0, "malloc_big %zu flags %d: aligned", n, fl);
+            if (!p) continue;
+            if (n >= ((size_t)8 << 20)) CHECK(p[0] == 0 && p[n - 1] == 0, "malloc_big: fresh pages zero");
+            memset(p, 0xa5, n);
+            CHECK(p[0] == 0xa5 && p[n / 2] == 0xa5 && p[n - 1] == 0xa5, "malloc_big %zu: writable", n);
+            es_free_big(p);
+        }
+    es_test_fail_alloc_after(1);
+    CHECK(es_malloc_big((size_t)9 << 20, ES_BIG_HUGE) == NULL, "malloc_big: fault injection");
+    es_test_fail_alloc_after(0);
+    es_free_big(NULL);
 
     /* f16: 1.0 = 0x3c00, smallest subnormal 2^-24 = 0x0001, max 65504 = 0x7bff */
     CHECK(es_f16_to_f32(0x3c00) == 1.0f, "f16 1");
