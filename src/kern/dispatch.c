@@ -3,8 +3,9 @@
  *
  * A variant is usable when the CPU reports its instruction sets AND the OS
  * saves the registers they use (es_cpu_features checks XCR0), so a chosen
- * table never raises SIGILL. Ranking: avx512 > avx2 > ref. The environment
- * variable EDGESEQ_ISA=ref|avx2|avx512 forces a path; when that path is not
+ * table never raises SIGILL. Ranking: avx512vnni > avx512 > avx2 > ref
+ * (avx512vnni = avx512 with the VNNI integer GEMMs). The environment
+ * variable EDGESEQ_ISA=ref|avx2|avx512|avx512vnni forces a path; when that path is not
  * usable here, the best usable path *below* it is taken and an INFO log line
  * says so. An unknown value is logged and ignored (best path).
  */
@@ -46,10 +47,21 @@ static const es_kern_table k_avx512 = {"avx512", es_gemm_nt_avx512, es_gemm_nn_a
                                      es_gemm_rows_pack_avx2, es_gemm_nt_rows_avx2,
                                      es_bgemm_packed_avx2, es_lse_avx2,
                                        es_quant_row_avx2};
+/* avx512 + the VNNI integer GEMMs (T5 int8 linears, QAT products) */
+static const es_kern_table k_avx512vnni = {"avx512vnni", es_gemm_nt_avx512, es_gemm_nn_avx512,
+                                           es_gemm_tn_avx512, es_exp_avx512, es_sigmoid_avx512,
+                                           es_tanh_avx512, es_gelu_avx512,
+                                           es_attn_row_avx2, es_qgemm_nt_vnni,
+                                           es_bgemm_nt_avx2, es_gemm_pack_floats_avx2,
+                                           es_gemm_pack_nt_avx2, es_gemm_nt_packed_avx2,
+                                           es_qgemm_packed_vnni, es_gemm_rows_floats_avx2,
+                                           es_gemm_rows_pack_avx2, es_gemm_nt_rows_avx2,
+                                           es_bgemm_packed_avx2, es_lse_avx2,
+                                           es_quant_row_avx2};
 #endif
 
-enum { ISA_REF, ISA_AVX2, ISA_AVX512, ISA_COUNT };
-static const char *const k_names[ISA_COUNT] = {"ref", "avx2", "avx512"};
+enum { ISA_REF, ISA_AVX2, ISA_AVX512, ISA_AVX512VNNI, ISA_COUNT };
+static const char *const k_names[ISA_COUNT] = {"ref", "avx2", "avx512", "avx512vnni"};
 
 static const es_kern_table *g_table;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -66,8 +78,9 @@ static const es_kern_table *usable(int i) {
 #ifdef ES_HAVE_X86_KERNELS
     es_cpu_caps c = es_cpu_features();
     if (i == ISA_AVX2 && c.avx2 && c.fma) return &k_avx2;
-    if (i == ISA_AVX512 && c.avx512f && c.avx512bw && c.avx512vl && c.avx512dq && c.fma)
-        return &k_avx512;
+    const bool a512 = c.avx512f && c.avx512bw && c.avx512vl && c.avx512dq && c.fma;
+    if (i == ISA_AVX512 && a512) return &k_avx512;
+    if (i == ISA_AVX512VNNI && a512 && c.avx512vnni) return &k_avx512vnni;
 #endif
     return NULL;
 }
@@ -78,7 +91,7 @@ static void choose(void) {
     if (force && *force) {
         int f = isa_index(force);
         if (f < 0)
-            es_log(ES_LOG_WARN, "EDGESEQ_ISA=%s: unknown (ref|avx2|avx512), using the best available",
+            es_log(ES_LOG_WARN, "EDGESEQ_ISA=%s: unknown (ref|avx2|avx512|avx512vnni), using the best available",
                    force);
         else
             want = f;

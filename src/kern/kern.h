@@ -189,7 +189,7 @@ typedef void (*es_gemm_packed_fn)(es_pool *pool, float *C, int ldc, const float 
                                   const float *P, int M, int N, int K, int acc);
 
 typedef struct es_kern_table {
-    const char *isa; /* "ref", "avx2", "avx512" */
+    const char *isa; /* "ref", "avx2", "avx512", "avx512vnni" */
     es_gemm_fn gemm_nt;
     es_gemm_fn gemm_nn;
     es_gemm_fn gemm_tn;
@@ -231,7 +231,7 @@ void es_gemm_nn_ref(es_pool *pool, float *C, int ldc, const float *A, int lda, c
 void es_gemm_tn_ref(es_pool *pool, float *C, int ldc, const float *A, int lda, const float *B,
                     int ldb, int M, int N, int K, int acc);
 
-/* The table of one ISA ("ref", "avx2", "avx512") if this CPU and OS can run
+/* The table of one ISA ("ref", "avx2", "avx512", "avx512vnni") if this CPU and OS can run
  * it, else NULL (unknown names too). For tests and benchmarks that compare
  * variants; es_kern() is what the library uses. Thread-safe. */
 const es_kern_table *es_kern_get(const char *isa);
@@ -315,12 +315,15 @@ void es_qgemm_packed_avx2(int32_t *C, int ldc, const uint8_t *A, int lda, const 
 
 /* bf16-weight GEMM (contract above es_bgemm_fn). _avx2: only when
  * es_kern_get says the ISA is usable; the AVX-512 table uses it too. */
-/* AVX-512 VNNI integer GEMM (contract above es_qgemm_fn), x86 builds
- * only: not in any table yet (never run on the development machine);
- * call only when es_cpu_features() reports avx512f + avx512bw +
- * avx512vnni. tests/unit/test_kern_qgemm_vnni.c. */
+/* AVX-512 VNNI integer GEMMs (contracts above es_qgemm_fn and
+ * es_qgemm_packed_fn), x86 builds only: the "avx512vnni" table's, used
+ * only when es_kern_get found AVX-512 F/BW/VL/DQ + VNNI usable.
+ * Tests: tests/unit/test_kern_qgemm_vnni.c (natively) and the same test
+ * with emulated intrinsics on any x86-64 (unit_test_kern_qgemm_vnni_emu). */
 void es_qgemm_nt_vnni(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
                       const int8_t *B, int ldb, int M, int N, int K, int acc);
+void es_qgemm_packed_vnni(int32_t *C, int ldc, const uint8_t *A, int lda, const int8_t *P,
+                          size_t pstride, int M, int N, int K, int acc);
 
 /* Bytes of pool scratch (core/pool.h es_pool_scratch) that the fp32 GEMMs
  * of every variant need at most with a pool of n_threads threads: after

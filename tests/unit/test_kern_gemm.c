@@ -312,10 +312,13 @@ int main(int argc, char **argv) {
     ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     if (len > 0) {
         self[len] = 0;
-        const char *best = avx512 ? "avx512" : avx2 ? "avx2" : "ref";
+        const int vnni = es_kern_get("avx512vnni") != NULL;
+        const char *to512 = avx512 ? "avx512" : avx2 ? "avx2" : "ref";
+        const char *best = vnni ? "avx512vnni" : to512;
         check_forcing(self, "ref", "ref", 0);
         check_forcing(self, "avx2", avx2 ? "avx2" : "ref", avx2 ? 0 : 1);
-        check_forcing(self, "avx512", best, avx512 ? 0 : 1);
+        check_forcing(self, "avx512", to512, avx512 ? 0 : 1);
+        check_forcing(self, "avx512vnni", best, vnni ? 0 : 1);
         check_forcing(self, "bogus", best, 0);
         check_forcing(self, "", best, 0);
     } else {

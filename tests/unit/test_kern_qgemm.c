@@ -21,7 +21,7 @@ static uint32_t rnd32(void) {
 }
 
 int main(void) {
-    const char *isas[] = {"ref", "avx2", "avx512"};
+    const char *isas[] = {"ref", "avx2", "avx512", "avx512vnni"};
     const int Ms[] = {1, 3, 8, 33};
     const int Ns[] = {1, 3, 4, 7, 144};
     const int Ks[] = {1, 15, 16, 17, 31, 96, 200};
@@ -37,7 +37,7 @@ int main(void) {
         /* mode 0: random codes; mode 1: extremes 255 × −128 / 127 */
         for (int i = 0; i < AMAX; i++) A[i] = mode ? 255 : (uint8_t)rnd32();
         for (int i = 0; i < BMAX; i++) B[i] = mode ? (int8_t)((i & 1) ? -128 : 127) : (int8_t)rnd32();
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < (int)ES_ARRAY_LEN(isas); s++) {
             const es_kern_table *t = es_kern_get(isas[s]);
             if (!t) {
                 printf("%s: not usable here, skipped\n", isas[s]);

@@ -20,7 +20,7 @@ static uint64_t g_state = 0x2545f4914f6cdd1dull;
 static uint32_t rnd32(void) { return test_rnd32(&g_state); }
 
 int main(void) {
-    const char *isas[] = {"ref", "avx2", "avx512"};
+    const char *isas[] = {"ref", "avx2", "avx512", "avx512vnni"};
     const int Ms[] = {1, 2, 3, 5};
     const int Ns[] = {1, 3, 4, 5, 8, 67};
     const int Ks[] = {1, 15, 16, 17, 33, 100};
@@ -53,7 +53,7 @@ int main(void) {
                 for (int n = 0; n < N; n++)
                     for (int k = 0; k < K; k++)
                         if (es_qpack_at(P, ps, n, k) != B[(size_t)n * LDB + k]) bad_at++;
-                for (int s = 0; s < 3; s++) {
+                for (int s = 0; s < (int)ES_ARRAY_LEN(isas); s++) {
                     const es_kern_table *t = es_kern_get(isas[s]);
                     if (!t) continue;
                     REQUIRE(t->qgemm_packed != NULL, "%s: no qgemm_packed", isas[s]);
