@@ -3,7 +3,7 @@
  * src/kern/x86/gemm_avx512.c (nine AVX-512F float ones) and
  * src/kern/x86/qgemm_vnni.c (integer + VNNI ones) use, so those files'
  * logic (masks, tails, blocking, reductions) can be run and tested on CPUs
- * without AVX-512 (dev/kern/emu_avx512.sh, the ctest unit_test_kern_qgemm_vnni_emu (tests/emu)). Dev
+ * without AVX-512 (the *_emu ctests built from tests/emu). Tests
  * only: never part of the library build. fmaf gives the single rounding
  * of vfmadd; the float reduction is a fixed tree, as the real one is.
  * vpdpbusd: per int32 lane i, += Σ_{j<4} (uint8) a[4i+j] · (int8) b[4i+j]

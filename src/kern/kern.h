@@ -290,9 +290,9 @@ void es_qgemm_nt_ref(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int l
 void es_qgemm_nt_avx2(es_pool *pool, int32_t *C, int ldc, const uint8_t *A, int lda,
                       const int8_t *B, int ldb, int M, int N, int K, int acc);
 
-/* Row-interleaved fp32 nt GEMM (contract above es_gemm_rows_fn). _avx2:
- * only when es_kern_get says AVX2 is usable (the AVX-512 table uses it
- * too: its bits are then AVX2 gemm_nt's); _avx512: compile-checked only. */
+/* Row-interleaved fp32 nt GEMM (contract above es_gemm_rows_fn). _avx2 /
+ * _avx512: only when es_kern_get says that ISA is usable; each matches its
+ * own table's gemm_nt bits (8- / 16-lane chains). */
 size_t es_gemm_rows_floats_ref(int N, int K);
 void es_gemm_rows_pack_ref(float *P, const float *B, int ldb, int N, int K);
 void es_gemm_nt_rows_ref(es_pool *pool, float *C, int ldc, const float *A, int lda,
@@ -340,9 +340,9 @@ void es_bgemm_packed_avx2(float *C, int ldc, const float *A, int lda, const uint
 void es_bgemm_nt_avx2(float *C, int ldc, const float *A, int lda, const uint16_t *B, int ldb,
                       int M, int N, int K, int acc);
 
-/* Pre-packed nt GEMM (contract above es_gemm_pack_fn). _avx2: only when
- * es_kern_get says AVX2 is usable (the AVX-512 table uses it too);
- * _avx512: compile-checked only, in no table (no AVX-512 test machine). */
+/* Pre-packed nt GEMM (contract above es_gemm_pack_fn). _avx2 / _avx512:
+ * only when es_kern_get says that ISA is usable; each gives its own
+ * table's unpacked gemm_nt bits. */
 size_t es_gemm_pack_floats_ref(int N, int K);
 void es_gemm_pack_nt_ref(float *P, const float *B, int ldb, int N, int K);
 void es_gemm_nt_packed_ref(es_pool *pool, float *C, int ldc, const float *A, int lda,

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #ifdef ES_ACT_TEST_EMU_AVX512
-/* dev/perf/emu_act_avx512.sh: the AVX-512 variant, built with scalar
+/* unit_test_kern_act_avx512_emu (tests/emu): the AVX-512 variant, built with scalar
  * stand-ins for its intrinsics, tested as if this CPU had AVX-512 */
 static const es_kern_table *table_of(const char *isa) {
     static es_kern_table emu;

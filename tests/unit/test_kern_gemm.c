@@ -12,7 +12,7 @@
  * so |got - exact| <= (K + 2)·u·(Σ|a·b| + |C0|), u = 2^-24, to first order;
  * 1.01x covers the second order. Dropping or doubling one term breaks it.
  * An AVX-512 variant is tested when the CPU has it; otherwise the test says
- * "skipped: no AVX-512" (dev/kern/emu_avx512.sh runs it under emulation).
+ * "skipped: no AVX-512" (unit_test_kern_gemm_avx512_emu runs it under emulation).
  */
 #include "test.h"
 
@@ -261,8 +261,8 @@ int main(int argc, char **argv) {
     if (avx512) v[nv++] = (variant){"avx512", avx512, 0, 0};
     else printf("skipped: no AVX-512\n");
 #ifdef KERN_TEST_EMU_AVX512
-    static const es_kern_table emu = {"avx512-emu", es_gemm_nt_avx512, es_gemm_nn_avx512,
-                                      es_gemm_tn_avx512};
+    static const es_kern_table emu = {.isa = "avx512-emu", .gemm_nt = es_gemm_nt_avx512,
+                                      .gemm_nn = es_gemm_nn_avx512, .gemm_tn = es_gemm_tn_avx512};
     v[nv++] = (variant){"avx512-emu", &emu, 0, 0};
 #endif
 

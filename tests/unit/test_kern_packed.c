@@ -108,12 +108,26 @@ int main(void) {
     es_error err;
     REQUIRE(es_pool_new(&p2, 2, &err) == ES_OK, "pool");
     REQUIRE(es_pool_new(&p3, 3, &err) == ES_OK, "pool");
-    const char *isas[] = {"ref", "avx2", "avx512"};
+    const char *isas[] = {"ref", "avx2", "avx512", "avx512-emu"};
     const int Ms[] = {1, 2, 5, 6, 7, 8, 9, 13, 20, 97, 130};
     const int Ns[] = {1, 7, 16, 17, 33, 100, 1100};
     const int Ks[] = {1, 9, 128, 129, 256, 257, 520};
-    for (int v = 0; v < 3; v++) {
-        const es_kern_table *t = es_kern_get(isas[v]);
+    for (int v = 0; v < 4; v++) {
+        const es_kern_table *t = v < 3 ? es_kern_get(isas[v]) : NULL;
+#ifdef KERN_TEST_EMU_AVX512
+        /* gemm_avx512.c with emulated intrinsics (tests/emu), on an AVX2 CPU */
+        static es_kern_table emu;
+        if (v == 3 && es_kern_get("avx2")) {
+            emu.isa = "avx512-emu";
+            emu.gemm_nt = es_gemm_nt_avx512;
+            emu.gemm_pack_floats = es_gemm_pack_floats_avx512;
+            emu.gemm_pack_nt = es_gemm_pack_nt_avx512;
+            emu.gemm_nt_packed = es_gemm_nt_packed_avx512;
+            t = &emu;
+        }
+#else
+        if (v == 3) continue;
+#endif
         if (!t) {
             printf("skipped: %s not usable here\n", isas[v]);
             continue;

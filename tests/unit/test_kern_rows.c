@@ -98,13 +98,27 @@ static int run_case(const es_kern_table *t, es_pool *p2, es_pool *p3, int M, int
 int main(void) {
     es_pool *p2 = NULL, *p3 = NULL;
     REQUIRE(es_pool_new(&p2, 2, NULL) == ES_OK && es_pool_new(&p3, 3, NULL) == ES_OK, "pools");
-    const char *isas[] = {"ref", "avx2", "avx512"};
+    const char *isas[] = {"ref", "avx2", "avx512", "avx512-emu"};
     const int Ms[] = {1, 2, 3, 4, 5, 8, 9, 13};
     const int Ns[] = {1, 7, 8, 9, 17, 130, 300};
     const int Ks[] = {1, 7, 8, 9, 31, 100, 513};
     int cases = 0;
-    for (int s = 0; s < 3; s++) {
-        const es_kern_table *t = es_kern_get(isas[s]);
+    for (int s = 0; s < 4; s++) {
+        const es_kern_table *t = s < 3 ? es_kern_get(isas[s]) : NULL;
+#ifdef KERN_TEST_EMU_AVX512
+        /* gemm_avx512.c with emulated intrinsics (tests/emu), on an AVX2 CPU */
+        static es_kern_table emu;
+        if (s == 3 && es_kern_get("avx2")) {
+            emu.isa = "avx512-emu";
+            emu.gemm_nt = es_gemm_nt_avx512;
+            emu.gemm_rows_floats = es_gemm_rows_floats_avx512;
+            emu.gemm_rows_pack = es_gemm_rows_pack_avx512;
+            emu.gemm_nt_rows = es_gemm_nt_rows_avx512;
+            t = &emu;
+        }
+#else
+        if (s == 3) continue;
+#endif
         if (!t) {
             printf("%s: not usable here, skipped\n", isas[s]);
             continue;

@@ -3,9 +3,9 @@
  * act_tmpl.h onto 512-bit intrinsics (16 floats, __mmask16 for compares and
  * tails). All logic is in act_tmpl.h, exercised by the AVX2 build's tests
  * on CPUs without AVX-512. Called only when es_kern_get found AVX-512 usable.
- * ES_AVX512_EMU (dev/perf only, never in the library build): the intrinsics
- * come from dev/perf/act_avx512_emu.h, scalar stand-ins, so this file runs
- * and is tested on CPUs without AVX-512 (dev/perf/emu_act_avx512.sh).
+ * ES_AVX512_EMU (tests/emu only, never in the library build): the intrinsics
+ * come from dev/kern/act_avx512_emu.h, scalar stand-ins, so this file runs
+ * and is tested on CPUs without AVX-512 (ctest unit_test_kern_act_avx512_emu).
  */
 #include "kern/kern.h"
 #include "kern/ref/act_coef.h"

@@ -11,9 +11,10 @@
  * Sapphire Rapids); KT_NB is the fallback path's stack block (64 KB).
  * Untuned: no AVX-512 machine was available when it was written.
  *
- * ES_AVX512_EMU (dev/kern only, never in the library build): the intrinsics
- * below come from dev/kern/avx512_emu.h, scalar stand-ins, so this file's
- * logic can be run on CPUs without AVX-512.
+ * ES_AVX512_EMU (tests/emu only, never in the library build): the
+ * intrinsics below come from dev/kern/avx512_emu.h, scalar stand-ins, so
+ * this file's logic is tested on CPUs without AVX-512 (ctests
+ * unit_test_kern_{gemm,rows,packed}_avx512_emu).
  */
 #include "kern/kern.h"
 

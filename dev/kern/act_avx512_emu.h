@@ -2,7 +2,7 @@
  * act_avx512_emu.h — scalar stand-ins for the AVX-512 intrinsics that
  * src/kern/x86/act_avx512.c uses, so that file (its masks, blends, integer
  * exponent tricks and tails) runs on CPUs without AVX-512:
- * dev/perf/emu_act_avx512.sh. Dev only: never part of the library build.
+ * ctest unit_test_kern_act_avx512_emu. Tests only: never part of the library build.
  * Semantics follow the Intel guide: min/max return the second operand when
  * either is NaN, cvtps rounds to nearest even, srai is arithmetic, fmadd
  * rounds once (fmaf).
