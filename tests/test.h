@@ -55,6 +55,29 @@ static inline float test_frand(uint64_t *state) {
 }
 
 /* Path under the fixtures directory; static buffer, one at a time. */
+#ifdef KERN_TEST_EMU_AVX512
+/* The fp32 GEMM entries of gemm_avx512.c built with emulated intrinsics
+ * (tests/emu, symbols renamed by tests/CMakeLists.txt), as a kernel table
+ * named "avx512-emu"; NULL without AVX2 (the emulated file still uses real
+ * AVX2 transposes). */
+#include "kern/kern.h"
+static inline const es_kern_table *test_emu_avx512_table(void) {
+    static es_kern_table t;
+    if (!es_kern_get("avx2")) return NULL;
+    t.isa = "avx512-emu";
+    t.gemm_nt = es_gemm_nt_avx512;
+    t.gemm_nn = es_gemm_nn_avx512;
+    t.gemm_tn = es_gemm_tn_avx512;
+    t.gemm_pack_floats = es_gemm_pack_floats_avx512;
+    t.gemm_pack_nt = es_gemm_pack_nt_avx512;
+    t.gemm_nt_packed = es_gemm_nt_packed_avx512;
+    t.gemm_rows_floats = es_gemm_rows_floats_avx512;
+    t.gemm_rows_pack = es_gemm_rows_pack_avx512;
+    t.gemm_nt_rows = es_gemm_nt_rows_avx512;
+    return &t;
+}
+#endif
+
 static inline const char *fixture(const char *rel) {
     static char buf[4][4096];
     static int k;

@@ -261,9 +261,7 @@ int main(int argc, char **argv) {
     if (avx512) v[nv++] = (variant){"avx512", avx512, 0, 0};
     else printf("skipped: no AVX-512\n");
 #ifdef KERN_TEST_EMU_AVX512
-    static const es_kern_table emu = {.isa = "avx512-emu", .gemm_nt = es_gemm_nt_avx512,
-                                      .gemm_nn = es_gemm_nn_avx512, .gemm_tn = es_gemm_tn_avx512};
-    v[nv++] = (variant){"avx512-emu", &emu, 0, 0};
+    if (test_emu_avx512_table()) v[nv++] = (variant){"avx512-emu", test_emu_avx512_table(), 0, 0};
 #endif
 
     for (int op = 0; op < 3; op++) {

@@ -113,20 +113,11 @@ int main(void) {
     const int Ns[] = {1, 7, 16, 17, 33, 100, 1100};
     const int Ks[] = {1, 9, 128, 129, 256, 257, 520};
     for (int v = 0; v < 4; v++) {
-        const es_kern_table *t = v < 3 ? es_kern_get(isas[v]) : NULL;
 #ifdef KERN_TEST_EMU_AVX512
-        /* gemm_avx512.c with emulated intrinsics (tests/emu), on an AVX2 CPU */
-        static es_kern_table emu;
-        if (v == 3 && es_kern_get("avx2")) {
-            emu.isa = "avx512-emu";
-            emu.gemm_nt = es_gemm_nt_avx512;
-            emu.gemm_pack_floats = es_gemm_pack_floats_avx512;
-            emu.gemm_pack_nt = es_gemm_pack_nt_avx512;
-            emu.gemm_nt_packed = es_gemm_nt_packed_avx512;
-            t = &emu;
-        }
+        const es_kern_table *t = v < 3 ? es_kern_get(isas[v]) : test_emu_avx512_table();
 #else
         if (v == 3) continue;
+        const es_kern_table *t = es_kern_get(isas[v]);
 #endif
         if (!t) {
             printf("skipped: %s not usable here\n", isas[v]);

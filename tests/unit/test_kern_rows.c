@@ -104,20 +104,11 @@ int main(void) {
     const int Ks[] = {1, 7, 8, 9, 31, 100, 513};
     int cases = 0;
     for (int s = 0; s < 4; s++) {
-        const es_kern_table *t = s < 3 ? es_kern_get(isas[s]) : NULL;
 #ifdef KERN_TEST_EMU_AVX512
-        /* gemm_avx512.c with emulated intrinsics (tests/emu), on an AVX2 CPU */
-        static es_kern_table emu;
-        if (s == 3 && es_kern_get("avx2")) {
-            emu.isa = "avx512-emu";
-            emu.gemm_nt = es_gemm_nt_avx512;
-            emu.gemm_rows_floats = es_gemm_rows_floats_avx512;
-            emu.gemm_rows_pack = es_gemm_rows_pack_avx512;
-            emu.gemm_nt_rows = es_gemm_nt_rows_avx512;
-            t = &emu;
-        }
+        const es_kern_table *t = s < 3 ? es_kern_get(isas[s]) : test_emu_avx512_table();
 #else
         if (s == 3) continue;
+        const es_kern_table *t = es_kern_get(isas[s]);
 #endif
         if (!t) {
             printf("%s: not usable here, skipped\n", isas[s]);
