@@ -42,26 +42,16 @@ static const es_kern_table k_avx2 = {"avx2", es_gemm_nt_avx2, es_gemm_nn_avx2, e
  * bits of this table's gemm_nt (16-lane chains), which model code relies
  * on (t5_pack.c). avx512vnni: the same + the VNNI integer GEMMs (T5 int8
  * linears, QAT products). */
-static const es_kern_table k_avx512 = {"avx512", es_gemm_nt_avx512, es_gemm_nn_avx512,
-                                       es_gemm_tn_avx512, es_exp_avx512, es_sigmoid_avx512,
-                                       es_tanh_avx512, es_gelu_avx512,
-                                       es_attn_row_avx2, es_qgemm_nt_avx2,
-                                       es_bgemm_nt_avx2, es_gemm_pack_floats_avx512,
-                                       es_gemm_pack_nt_avx512, es_gemm_nt_packed_avx512,
-                                       es_qgemm_packed_avx2, es_gemm_rows_floats_avx512,
-                                       es_gemm_rows_pack_avx512, es_gemm_nt_rows_avx512,
-                                       es_bgemm_packed_avx2, es_lse_avx2,
-                                       es_quant_row_avx2};
-static const es_kern_table k_avx512vnni = {"avx512vnni", es_gemm_nt_avx512, es_gemm_nn_avx512,
-                                           es_gemm_tn_avx512, es_exp_avx512, es_sigmoid_avx512,
-                                           es_tanh_avx512, es_gelu_avx512,
-                                           es_attn_row_avx2, es_qgemm_nt_vnni,
-                                           es_bgemm_nt_avx2, es_gemm_pack_floats_avx512,
-                                           es_gemm_pack_nt_avx512, es_gemm_nt_packed_avx512,
-                                           es_qgemm_packed_vnni, es_gemm_rows_floats_avx512,
-                                           es_gemm_rows_pack_avx512, es_gemm_nt_rows_avx512,
-                                           es_bgemm_packed_avx2, es_lse_avx2,
-                                           es_quant_row_avx2};
+#define ES_AVX512_TABLE(name, qgemm_nt, qgemm_packed)                                           \
+    {name, es_gemm_nt_avx512, es_gemm_nn_avx512, es_gemm_tn_avx512, es_exp_avx512,               \
+     es_sigmoid_avx512, es_tanh_avx512, es_gelu_avx512, es_attn_row_avx2, qgemm_nt,                \
+     es_bgemm_nt_avx2, es_gemm_pack_floats_avx512, es_gemm_pack_nt_avx512,                         \
+     es_gemm_nt_packed_avx512, qgemm_packed, es_gemm_rows_floats_avx512, es_gemm_rows_pack_avx512, \
+     es_gemm_nt_rows_avx512, es_bgemm_packed_avx2, es_lse_avx2, es_quant_row_avx2}
+static const es_kern_table k_avx512 =
+    ES_AVX512_TABLE("avx512", es_qgemm_nt_avx2, es_qgemm_packed_avx2);
+static const es_kern_table k_avx512vnni =
+    ES_AVX512_TABLE("avx512vnni", es_qgemm_nt_vnni, es_qgemm_packed_vnni);
 #endif
 
 enum { ISA_REF, ISA_AVX2, ISA_AVX512, ISA_AVX512VNNI, ISA_COUNT };

@@ -309,6 +309,20 @@ static void kt_pack_bt(float *P, const float *B, ptrdiff_t ldb, int nr, int kc) 
     }
 }
 
+/* Panel (kc, NR) of opB at K-block k0, columns [n, n + nr): the nt or nn/tn
+ * packing with B's source offset for that op. */
+KT_INLINE void kt_pack_b(float *P, const float *B, ptrdiff_t ldb, int b_trans, int k0, int n,
+                         int nr, int kc) {
+    if (b_trans) kt_pack_bt(P, B + (ptrdiff_t)n * ldb + k0, ldb, nr, kc);
+    else kt_pack_bn(P, B + (ptrdiff_t)k0 * ldb + n, ldb, nr, kc);
+}
+
+/* Offset of that panel in the whole-matrix layout (kt_pack_full): K-block
+ * k0 starts at k0 * np (np = N rounded up to NR), its panels kc x NR each. */
+static inline size_t kt_full_off(size_t np, int k0, int kc, int n) {
+    return (size_t)k0 * np + (size_t)(n / KT_NR) * kc * KT_NR;
+}
+
 #define KT_ROW_FMA(r)                                                                        \
     do {                                                                                     \
         kt_vec x = kt_bcast(a##r);                                                           \
@@ -395,7 +409,7 @@ KT_INLINE void kt_tile(const kt_job *j, int kc, const float *const *a, ptrdiff_t
 /* Panel of pre-packed B for K-block k0 (kc deep) and columns [n, n + NR),
  * n a multiple of NR (kt_pack_full layout). */
 static inline const float *kt_bp_panel(const kt_job *j, int k0, int kc, int n) {
-    return j->bp + (size_t)k0 * j->bp_np + (size_t)(n / KT_NR) * kc * KT_NR;
+    return j->bp + kt_full_off(j->bp_np, k0, kc, n);
 }
 
 /* Fallback when the packing buffer cannot be allocated: A read in place,
@@ -411,8 +425,7 @@ static void kt_inplace(const kt_job *j, int m0, int m1, int n0, int n1) {
             for (int n = nb0; n < nb1 && !j->bp; n += KT_NR) {
                 float *P = Bp + (size_t)((n - nb0) / KT_NR) * kc * KT_NR;
                 int nr = nb1 - n < KT_NR ? nb1 - n : KT_NR;
-                if (j->b_trans) kt_pack_bt(P, j->B + n * j->ldb + k0, j->ldb, nr, kc);
-                else kt_pack_bn(P, j->B + k0 * j->ldb + n, j->ldb, nr, kc);
+                kt_pack_b(P, j->B, j->ldb, j->b_trans, k0, n, nr, kc);
             }
             for (int n = nb0; n < nb1; n += KT_NR) {
                 const float *P = j->bp ? kt_bp_panel(j, k0, kc, n)
@@ -469,8 +482,7 @@ static void kt_general_task(void *ctx, int task, int n_tasks) {
         for (int n = n0; n < n1 && !j->bp; n += KT_NR) {
             float *P = Bp + (size_t)((n - n0) / KT_NR) * kc * KT_NR;
             int nr = n1 - n < KT_NR ? n1 - n : KT_NR;
-            if (j->b_trans) kt_pack_bt(P, j->B + n * j->ldb + k0, j->ldb, nr, kc);
-            else kt_pack_bn(P, j->B + k0 * j->ldb + n, j->ldb, nr, kc);
+            kt_pack_b(P, j->B, j->ldb, j->b_trans, k0, n, nr, kc);
         }
         for (int mb = m0; mb < m1; mb += KT_MB) {
             const int mbe = mb + KT_MB < m1 ? mb + KT_MB : m1;
@@ -601,8 +613,8 @@ static void kt_pack_full(float *P, const float *B, int ldb, int N, int K) {
     for (int k0 = 0; k0 < K; k0 += KT_KC) {
         const int kc = K - k0 < KT_KC ? K - k0 : KT_KC;
         for (int n = 0; n < N; n += KT_NR)
-            kt_pack_bt(P + (size_t)k0 * np + (size_t)(n / KT_NR) * kc * KT_NR,
-                       B + (ptrdiff_t)n * ldb + k0, ldb, N - n < KT_NR ? N - n : KT_NR, kc);
+            kt_pack_b(P + kt_full_off(np, k0, kc, n), B, ldb, 1, k0, n, N - n < KT_NR ? N - n : KT_NR,
+                      kc);
     }
 }
 
@@ -630,10 +642,8 @@ static void kt_share_task(void *ctx, int task, int n_tasks) {
     const size_t np = (size_t)kt_ceil_div(s->N, KT_NR) * KT_NR;
     const int n_end = (c + 1) * KT_SHARE_PANELS * KT_NR;
     for (int n = c * KT_SHARE_PANELS * KT_NR; n < s->N && n < n_end; n += KT_NR) {
-        float *P = s->P + (size_t)k0 * np + (size_t)(n / KT_NR) * kc * KT_NR;
-        const int nr = s->N - n < KT_NR ? s->N - n : KT_NR;
-        if (s->b_trans) kt_pack_bt(P, s->B + (ptrdiff_t)n * s->ldb + k0, s->ldb, nr, kc);
-        else kt_pack_bn(P, s->B + (ptrdiff_t)k0 * s->ldb + n, s->ldb, nr, kc);
+        kt_pack_b(s->P + kt_full_off(np, k0, kc, n), s->B, s->ldb, s->b_trans, k0, n,
+                  s->N - n < KT_NR ? s->N - n : KT_NR, kc);
     }
 }
 
