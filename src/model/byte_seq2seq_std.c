@@ -16,6 +16,7 @@
  */
 #include "model/byte_seq2seq_std.h"
 
+#include "core/rows.h"
 #include "model/byte_model.h"
 #include "nn/ffn.h"
 #include "nn/layernorm.h"
@@ -42,8 +43,7 @@ struct es_s2s_std_ws {
     float *dff;                       /* (N, F) FFN backward scratch */
     es_sattn_scratch ss, cs;          /* self / cross backward scratch */
     /* step-wise decoding */
-    float *kv[2];       /* 2 buffers of (n_layers, 2, max_rows, Tcap, D): self K then V */
-    int cur;            /* buffer in use */
+    float *kv[2];       /* (n_layers, 2, max_rows, Tcap, D): self K then V; [1] reorder saves */
     int npos;           /* positions stepped since priming */
     float *ck, *cv;     /* (n_layers, Scap, D) cross-attention memory */
     int Le;
@@ -243,7 +243,7 @@ void es_s2s_std_layer_step(es_s2s_std_ws *w, int l, es_pool *pool, float *x,
     const size_t nD = (size_t)n * (size_t)D, off = (size_t)l * (size_t)d->Scap * (size_t)D;
     es_layernorm_forward(pool, w->sa, w->sh, w->sh + n, x, lw->ln1_g, lw->ln1_b, n, D,
                          ES_LAYERNORM_EPS);
-    es_sattn_self_step(pool, w->sm, self_cache(w, w->cur, l, 0), self_cache(w, w->cur, l, 1),
+    es_sattn_self_step(pool, w->sm, self_cache(w, 0, l, 0), self_cache(w, 0, l, 1),
                        d->Tcap, w->sa, &lw->self, n, pos, D, H, w->scr);
     for (size_t i = 0; i < nD; i++) x[i] = x[i] + w->sm[i];
     es_layernorm_forward(pool, w->sa, w->sh, w->sh + n, x, lw->lnc_g, lw->lnc_b, n, D,
@@ -264,15 +264,11 @@ int es_s2s_std_next_pos(const es_s2s_std_ws *w) { return w->npos; }
 
 void es_s2s_std_reorder(es_s2s_std_ws *w, const int32_t *parent, int n) {
     const es_s2s_std_dims *d = &w->d;
-    /* only the stepped positions of each row are live */
+    /* only the stepped positions of each row are live; the other buffer
+     * holds the parents that are overwritten */
     const size_t live = (size_t)w->npos * (size_t)d->D, row = (size_t)d->Tcap * (size_t)d->D;
-    const int nxt = w->cur ^ 1;
     for (int l = 0; l < d->n_layers; l++)
-        for (int which = 0; which < 2; which++) {
-            const float *src = self_cache(w, w->cur, l, which);
-            float *dst = self_cache(w, nxt, l, which);
-            for (int r = 0; r < n; r++)
-                memcpy(dst + (size_t)r * row, src + (size_t)parent[r] * row, live * sizeof(float));
-        }
-    w->cur = nxt;
+        for (int which = 0; which < 2; which++)
+            es_gather_rows(self_cache(w, 0, l, which), row * sizeof(float), live * sizeof(float),
+                           self_cache(w, 1, l, which), parent, n);
 }

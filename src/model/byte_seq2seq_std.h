@@ -23,8 +23,9 @@
  * more parameters per layer.
  *
  * Step-wise decoding: per layer a self-attention K/V cache of (max_rows,
- * max_out, D) each, double-buffered so a beam reorder is one gather from
- * the current buffer into the other (positions < the next step's only),
+ * max_out, D) each, reordered for beams in place (es_gather_rows: moved
+ * rows only, positions < the next step's; a second buffer holds the
+ * overwritten parents),
  * plus the cross-attention K/V of the input (Scap, D) each. All of it is
  * sized in es_s2s_std_ws_new; the step loop allocates nothing.
  */

@@ -24,6 +24,7 @@
  */
 #include "model/t5.h"
 
+#include "core/rows.h"
 #include "kern/kern.h"
 #include "nn/ops.h"
 
@@ -84,7 +85,7 @@ typedef struct attn_job {
     const int32_t *kv_row;   /* k/v batch row of each query row; NULL = same row */
     const int32_t *mask;     /* key mask (kv rows, nk) with stride ld_mask; NULL = none */
     int ld_mask;
-    int nq, nk, q0, mode;
+    int nq, nk, q0, mode, n_rows;
     const float *rel;        /* (buckets, H) */
     float *scr;              /* per-task scratch, scr_len floats each */
     int scr_len;
@@ -95,7 +96,10 @@ static void attn_task(void *ctx, int task, int n_tasks) {
     const attn_job *j = ctx;
     const es_t5_config *c = &j->st->m->cfg;
     const int H = c->n_heads, dk = c->d_kv, I = H * dk;
-    const int r = task / H, h = task % H;
+    /* Cross-attention (kv_row set): head-major, so the query rows that
+     * share a source row (beams) take one head's K/V slice in turn while
+     * it is still in cache. Each task's arithmetic is the same either way. */
+    const int r = j->kv_row ? task % j->n_rows : task / H, h = j->kv_row ? task / j->n_rows : task % H;
     const int kr = j->kv_row ? j->kv_row[r] : r;
     const float *K = j->k + (size_t)kr * j->kv_stride + (size_t)h * dk;
     const float *Vv = j->v + (size_t)kr * j->kv_stride + (size_t)h * dk;
@@ -123,6 +127,7 @@ static void attn_task(void *ctx, int task, int n_tasks) {
 
 static void attention(es_t5_state *st, attn_job *j, int n_rows) {
     j->st = st;
+    j->n_rows = n_rows;
     j->scr = st->att_scr;
     j->scr_len = ES_MAX(st->max_src, st->max_tgt);
     es_pool_run(st->pool, n_rows * st->m->cfg.n_heads, attn_task, j);
@@ -449,13 +454,9 @@ void es_t5_reorder(es_t5_state *st, const int32_t *parent, int n_rows) {
     const size_t row = (size_t)st->max_tgt * I, self_l = (size_t)st->max_rows * row;
     for (int l = 0; l < c->n_dec_layers; l++) {
         float *caches[2] = {st->sk + l * self_l, st->sv + l * self_l};
-        for (int w = 0; w < 2; w++) {
-            float *cache = caches[w];
-            for (int r = 0; r < n_rows; r++)
-                memcpy(st->kv_tmp + r * row, cache + (size_t)parent[r] * row, len * sizeof(float));
-            for (int r = 0; r < n_rows; r++)
-                memcpy(cache + r * row, st->kv_tmp + r * row, len * sizeof(float));
-        }
+        for (int w = 0; w < 2; w++)
+            es_gather_rows(caches[w], row * sizeof(float), len * sizeof(float), st->kv_tmp, parent,
+                           n_rows);
     }
     st->n_rows = n_rows;
 }

@@ -14,6 +14,7 @@
 #include "test.h"
 
 #include "core/rng.h"
+#include "core/rows.h"
 #include "decode/decode.h"
 #include "model/model_internal.h"
 #include "nn/ops.h"
@@ -65,14 +66,37 @@ static es_status m_step(void *ctx, const float **logits, const int32_t *tok, int
 static es_status m_reorder(void *ctx, const int32_t *parent, int n_rows, es_error *err) {
     mock *m = ctx;
     int32_t tmp[MAXR][MAXL];
-    for (int r = 0; r < n_rows; r++) {
+    for (int r = 0; r < n_rows; r++)
         if (parent[r] < 0 || parent[r] >= m->rows)
             return es_errf(err, ES_ERR_INTERNAL, "parent %d", parent[r]);
-        memcpy(tmp[r], m->hist[parent[r]], sizeof tmp[r]);
-    }
-    memcpy(m->hist, tmp, sizeof(int32_t) * MAXL * n_rows);
+    /* the models' in-place gather (only the live prefix of each row) */
+    es_gather_rows(m->hist, sizeof m->hist[0], (size_t)m->len * sizeof(int32_t), tmp, parent, n_rows);
     m->rows = n_rows;
     return ES_OK;
+}
+
+/* es_gather_rows against a plain gather into a fresh array: random parent
+ * vectors (swaps, cycles, several children of one row, fewer or more rows
+ * than before), and only the live prefix is touched. */
+static void gather_rows_random(void) {
+    es_rng g;
+    es_rng_seed(&g, 11);
+    for (int it = 0; it < 2000; it++) {
+        const int old_rows = 1 + (int)(es_rng_next(&g) % MAXR), n = 1 + (int)(es_rng_next(&g) % MAXR);
+        const int live = (int)(es_rng_next(&g) % (MAXL + 1));
+        int32_t a[MAXR][MAXL], want[MAXR][MAXL], tmp[MAXR][MAXL], parent[MAXR];
+        for (int r = 0; r < MAXR; r++)
+            for (int i = 0; i < MAXL; i++) a[r][i] = r * 100 + i;
+        memcpy(want, a, sizeof a);
+        for (int r = 0; r < n; r++) {
+            /* biased to identity so rows that stay are common */
+            parent[r] = (es_rng_next(&g) % 3 == 0 && r < old_rows) ? r : (int32_t)(es_rng_next(&g) % old_rows);
+            memcpy(want[r], a[parent[r]], (size_t)live * sizeof(int32_t));
+        }
+        es_gather_rows(a, sizeof a[0], (size_t)live * sizeof(int32_t), tmp, parent, n);
+        REQUIRE(memcmp(a, want, sizeof a) == 0, "gather_rows it %d (old %d, new %d, live %d)", it,
+                old_rows, n, live);
+    }
 }
 
 static void mock_reset(mock *m) {
@@ -236,6 +260,8 @@ int main(void) {
     mock m = {0};
     m.fn = hash_logits;
     es_gen_result r;
+
+    gather_rows_random();
 
     /* 1. exhaustive: V = 3, N = 3, K = 9 >= 3^2 */
     {
