@@ -78,6 +78,12 @@ evl="$("$CLI" eval -m "$MODEL" --task g2p --data "$tmp/data" --split train --lim
 check 'grep -q "\"n_words\": 20," <<<"$evl"' "--limit: $evl"
 txt="$("$CLI" eval -m "$MODEL" --task g2p --data "$tmp/data" --split test --beam 4)"
 check 'grep -q "^WER: " <<<"$txt" && grep -q "^PER: " <<<"$txt"' "text output: $txt"
+# --length-penalty reaches the beam (named in "decoding"); out of range is a usage error
+eva="$("$CLI" eval -m "$MODEL" --task g2p --data "$tmp/data" --split test --beam 4 --length-penalty 0 --json)"
+check 'grep -q "\"decoding\": \"beam 4 (float, alpha 0)\"" <<<"$eva" && [ "$(jget "$eva" n_words)" = 14 ]' \
+  "--length-penalty 0: $eva"
+"$CLI" eval -m "$MODEL" --task g2p --data "$tmp/data" --beam 4 --length-penalty 99 >/dev/null 2>&1; rc=$?
+check '[ $rc = 2 ]' "--length-penalty 99 exit $rc"
 
 # --- 3. hostile inputs and errors ------------------------------------------------------
 long="$(head -c 10000 /dev/zero | tr '\0' 'a')"

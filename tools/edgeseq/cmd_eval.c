@@ -110,6 +110,7 @@ typedef struct g2p_opts {
     const char *model, *data, *split_name, *input_case, *errors_path;
     bool json, quantized;
     int threads, beam, limit;
+    float length_penalty;
 } g2p_opts;
 
 static void g2p_print_error(void *user, const es_cmudict *d, size_t w, const char *pred,
@@ -160,6 +161,7 @@ static int eval_g2p(const g2p_opts *o) {
         gp.num_beams = o->beam;
         gp.num_return = 1;
         gp.quantized_beam = o->quantized;
+        gp.length_penalty = o->length_penalty;
     } else {
         gp.method = ES_DECODE_GREEDY;
     }
@@ -178,7 +180,8 @@ static int eval_g2p(const g2p_opts *o) {
     int nt = o->threads > 0 ? o->threads : cli_default_threads();
     char dec[64];
     if (o->beam > 0)
-        snprintf(dec, sizeof dec, "beam %d (%s)", o->beam, o->quantized ? "uint8" : "float");
+        snprintf(dec, sizeof dec, o->length_penalty == 1.0f ? "beam %d (%s)" : "beam %d (%s, alpha %g)",
+                 o->beam, o->quantized ? "uint8" : "float", (double)o->length_penalty);
     else snprintf(dec, sizeof dec, "greedy");
     if (o->json) {
         printf("{\"model\": ");
@@ -236,6 +239,7 @@ int cmd_eval(int argc, char **argv) {
     const char *task = "spam", *input_case = "lower", *errors_path = NULL;
     bool quantized = false;
     int beam = 0, limit = 0;
+    float length_penalty = 1.0f;
     int t5_max_src = 128, t5_max_body = 2048;
     float t5_fraction = 1.0f;
     uint64_t t5_seed = 1;
@@ -253,6 +257,9 @@ int cmd_eval(int argc, char **argv) {
         {"beam", 0, CLI_INT, &beam, 0, 64, "K", "g2p: beam search with K beams (0 = greedy)",
          NULL},
         {"quantized-beam", 0, CLI_FLAG, &quantized, 0, 0, NULL, "g2p: uint8 beam search", NULL},
+        {"length-penalty", 0, CLI_FLOAT, &length_penalty, -10, 10, "A",
+         "g2p beam: GNMT length penalty alpha, score / ((5 + len) / 6)^A (default 1; tune on dev)",
+         NULL},
         {"case", 0, CLI_STR, &input_case, 0, 0, "C", "g2p: input case, lower (default) or "
          "original", NULL},
         {"limit", 0, CLI_INT, &limit, 0, 1e9, "N", "g2p: first N words only (0 = all)", NULL},
@@ -298,7 +305,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (strcmp(task, "g2p") == 0) {
         g2p_opts go = {model, data ? data : "data", split_name, input_case, errors_path, json,
-                       quantized, threads, beam, limit};
+                       quantized, threads, beam, limit, length_penalty};
         return eval_g2p(&go);
     }
     if (strcmp(task, "spam") != 0) return cli_usage("eval", "--task must be spam or g2p");
