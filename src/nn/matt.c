@@ -15,6 +15,7 @@
  */
 #include "nn/matt.h"
 
+#include "nn/attn_grad.h"
 #include "nn/linear.h"
 
 #include <math.h>
@@ -114,11 +115,10 @@ static void bwd_task(void *ctx, int b, int n_tasks) {
     const es_matt_shape *sh = j->sh;
     const es_matt_cache *c = j->c;
     const es_matt_scratch *s = j->s;
-    const int D = sh->D, H = sh->H, dh = D / H, T = sh->T, S = sh->se->T;
+    const int D = sh->D, H = sh->H, T = sh->T, S = sh->se->T;
     const int L = sh->len[b], Le = sh->se->len[b];
     const size_t r0 = (size_t)b * (size_t)T;
     const size_t e0 = es_seq_row(sh->se, b, 0);
-    const float scale = 1.0f / sqrtf((float)dh);
     /* uniform path: d(W_u x_j) = Σ_{t≥j} dz_t / (t+1) */
     float *dvu = s->dvu + r0 * (size_t)D;
     for (int t = T - 1; t >= L; t--) memset(dvu + (size_t)t * D, 0, (size_t)D * sizeof(float));
@@ -138,27 +138,9 @@ static void bwd_task(void *ctx, int b, int n_tasks) {
         const float *dc = s->dz + (r0 + (size_t)t) * (size_t)D;
         const float *q = c->q + (r0 + (size_t)t) * (size_t)D;
         float *dqt = dq + (size_t)t * D;
-        for (int h = 0; h < H; h++) {
-            const float *ph = c->p + (((size_t)b * H + (size_t)h) * (size_t)T + (size_t)t) * (size_t)S;
-            const size_t o = (size_t)h * (size_t)dh;
-            float dot = 0.0f;
-            for (int si = 0; si < Le; si++) {
-                float a = 0.0f;
-                for (int i = 0; i < dh; i++) a += dc[o + i] * v[(size_t)si * D + o + i];
-                dp[si] = a;
-                dot += ph[si] * a;
-            }
-            for (int si = 0; si < Le; si++) {
-                const float ds = ph[si] * (dp[si] - dot) * scale;
-                const float *ks = k + (size_t)si * D + o;
-                float *dks = dk + (size_t)si * D + o, *dvs = dv + (size_t)si * D + o;
-                for (int i = 0; i < dh; i++) {
-                    dqt[o + i] += ds * ks[i];
-                    dks[i] += ds * q[o + i];
-                    dvs[i] += ph[si] * dc[o + i];
-                }
-            }
-        }
+        es_attn_row_grad(dqt, dk, dv, dp, dc, q, k, v,
+                         c->p + ((size_t)b * (size_t)H * (size_t)T + (size_t)t) * (size_t)S,
+                         (size_t)T * (size_t)S, Le, H, D);
     }
 }
 

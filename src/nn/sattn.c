@@ -10,6 +10,7 @@
  */
 #include "nn/sattn.h"
 
+#include "nn/attn_grad.h"
 #include "nn/linear.h"
 
 #include <math.h>
@@ -116,10 +117,9 @@ static void bwd_task(void *ctx, int b, int n_tasks) {
     const es_sattn_shape *sh = j->sh;
     const es_sattn_cache *c = j->c;
     const es_sattn_scratch *s = j->s;
-    const int D = sh->D, H = sh->H, dh = D / H, T = sh->T, S = kv_cap(sh);
+    const int D = sh->D, H = sh->H, T = sh->T, S = kv_cap(sh);
     const int L = sh->len[b];
     const size_t r0 = (size_t)b * (size_t)T, k0 = kv_row0(sh, b);
-    const float scale = 1.0f / sqrtf((float)dh);
     /* this task owns sequence b's dq rows and its key/value rows of dk, dv */
     float *dq = s->dq + r0 * (size_t)D;
     memset(dq, 0, (size_t)T * (size_t)D * sizeof(float));
@@ -131,27 +131,9 @@ static void bwd_task(void *ctx, int b, int n_tasks) {
         const float *dc = s->dc + (r0 + (size_t)t) * (size_t)D;
         const float *q = c->q + (r0 + (size_t)t) * (size_t)D;
         float *dqt = dq + (size_t)t * D;
-        for (int h = 0; h < H; h++) {
-            const float *ph = c->p + (((size_t)b * H + (size_t)h) * (size_t)T + (size_t)t) * (size_t)S;
-            const size_t o = (size_t)h * (size_t)dh;
-            float dot = 0.0f;
-            for (int si = 0; si < Lk; si++) {
-                float a = 0.0f;
-                for (int i = 0; i < dh; i++) a += dc[o + i] * v[(size_t)si * D + o + i];
-                dp[si] = a;
-                dot += ph[si] * a;
-            }
-            for (int si = 0; si < Lk; si++) {
-                const float ds = ph[si] * (dp[si] - dot) * scale;
-                const float *ks = k + (size_t)si * D + o;
-                float *dks = dk + (size_t)si * D + o, *dvs = dv + (size_t)si * D + o;
-                for (int i = 0; i < dh; i++) {
-                    dqt[o + i] += ds * ks[i];
-                    dks[i] += ds * q[o + i];
-                    dvs[i] += ph[si] * dc[o + i];
-                }
-            }
-        }
+        es_attn_row_grad(dqt, dk, dv, dp, dc, q, k, v,
+                         c->p + ((size_t)b * (size_t)H * (size_t)T + (size_t)t) * (size_t)S,
+                         (size_t)T * (size_t)S, Lk, H, D);
     }
 }
 
