@@ -96,8 +96,11 @@ static void emit_finished(es_decode_ws *ws, int n, es_gen_result *out) {
         }
         order[j] = i;
     }
-    int k = 0;
-    for (; k < n && k < ws->n_fin; k++) {
+    es_decode_emit(ws, order, n < ws->n_fin ? n : ws->n_fin, out);
+}
+
+void es_decode_emit(es_decode_ws *ws, const int32_t *order, int n, es_gen_result *out) {
+    for (int k = 0; k < n; k++) {
         const int f = order[k];
         int32_t *dst = ws->out_seq + (size_t)k * ws->max_len;
         memcpy(dst, ws->fin_seq + (size_t)f * ws->max_len, (size_t)ws->fin_len[f] * sizeof(int32_t));
@@ -107,7 +110,7 @@ static void emit_finished(es_decode_ws *ws, int n, es_gen_result *out) {
         ws->hyps[k].sum_logprob = (float)ws->fin_sum[f];
     }
     out->hyps = ws->hyps;
-    out->n_hyps = k;
+    out->n_hyps = n;
 }
 
 es_status es_decode_beam(es_decode_ws *ws, const es_dec_model *dm, const es_gen_params *p,

@@ -132,18 +132,7 @@ static void emit(es_bbeam_ws *bw, int n, es_gen_result *out) {
         }
         order[j] = i;
     }
-    int k = 0;
-    for (; k < n && k < ws->n_fin; k++) {
-        const int f = order[k];
-        int32_t *dst = ws->out_seq + (size_t)k * ws->max_len;
-        memcpy(dst, ws->fin_seq + (size_t)f * ws->max_len, (size_t)ws->fin_len[f] * sizeof(int32_t));
-        ws->hyps[k].ids = dst;
-        ws->hyps[k].n_ids = ws->fin_len[f];
-        ws->hyps[k].score = (float)ws->fin_score[f];
-        ws->hyps[k].sum_logprob = (float)ws->fin_sum[f];
-    }
-    out->hyps = ws->hyps;
-    out->n_hyps = k;
+    es_decode_emit(ws, order, n < ws->n_fin ? n : ws->n_fin, out);
 }
 
 /* Float scoring of one row: candidates score_r + log_softmax(x)[v]. */

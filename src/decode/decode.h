@@ -81,6 +81,10 @@ es_status es_decode_check(const es_decode_ws *ws, const es_gen_params *p, es_err
 es_status es_decode_run(es_decode_ws *ws, const es_dec_model *dm, const es_gen_params *p,
                         es_gen_result *out, es_error *err);
 
+/* Writes finished hypotheses order[0..n) (indices into the finished set,
+ * n <= its size) to ws->hyps / ws->out_seq and points out at them. */
+void es_decode_emit(es_decode_ws *ws, const int32_t *order, int n, es_gen_result *out);
+
 /* The three methods (es_decode_run dispatches; params already checked). */
 es_status es_decode_greedy(es_decode_ws *ws, const es_dec_model *dm, const es_gen_params *p,
                            es_gen_result *out, es_error *err);
