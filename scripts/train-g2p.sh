@@ -28,11 +28,17 @@
 #   RESUME=1 (continue interrupted stages from their latest checkpoints; a
 #   finished stage just re-evaluates. Without it, an output folder that already
 #   holds a checkpoint is refused: remove it or resume).
+# Kernels: EDGESEQ_ISA defaults to avx2 here (any x86-64 CPU with AVX2 + FMA), the
+#   kernels the shipped model was trained with: training and evaluation are then
+#   bit-identical on every such machine (the AVX-512 kernels sum in other lane
+#   orders, so with them the numbers differ slightly). EDGESEQ_ISA= (empty) or
+#   avx512 uses the best kernels instead.
 # Training goes through `edgeseq train CONFIG` (seq2seq configs: checkpoints,
 # dev selection, curves; docs/cli.md). Ctrl-C stops with a checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ship=0
+export EDGESEQ_ISA="${EDGESEQ_ISA-avx2}"
 [ "${1:-}" = "--ship" ] && ship=1
 BUILD="${BUILD:-build}"
 DATA="${DATA:-data}"
@@ -69,6 +75,7 @@ log="$LAST_OUT/recipe.log"
   echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "# stages: ${stages[*]}"
+  echo "# kernels: EDGESEQ_ISA=${EDGESEQ_ISA:-(best available)}"
 } | tee -a "$log"
 
 from="${FROM_STAGE:-1}"
