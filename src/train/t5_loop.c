@@ -300,7 +300,10 @@ static void curve_load(es_t5_run *r) {
             continue;
         }
         row.step = st;
-        if (row.step <= r->step) es_t5_run_curve_add(r, row);
+        if (row.step <= r->step) {
+            es_t5_run_curve_add(r, row);
+            r->elapsed0 = row.elapsed;
+        }
     }
     fclose(fp);
 }
@@ -403,7 +406,8 @@ es_status es_t5_run_loop(es_t5_run *r, const es_t5_loop *lp, es_error *err) {
         const int eval_now = lp->eval && lp->eval_every > 0 &&
                              (st % lp->eval_every == 0 || st == lp->max_steps);
         const int save_now = (lp->save_every > 0 && st % lp->save_every == 0) || st == lp->max_steps;
-        es_t5_curve_row row = {st, loss, NAN, lr, gn, el};
+        /* the curves' clock runs on across resumes */
+        es_t5_curve_row row = {st, loss, NAN, lr, gn, r->elapsed0 + el};
         if (eval_now) {
             double dl;
             if ((s = lp->eval(lp->user, &dl, err))) break;

@@ -62,6 +62,7 @@ typedef struct es_t5_run {
     int64_t best_step;
     es_t5_curve_row *curve;
     size_t n_curve, cap_curve;
+    double elapsed0; /* curves' elapsed_s at the resumed step (last kept row; 0 fresh) */
 } es_t5_run;
 
 /* Allocates the optimizer state for t (borrowed, must outlive r). */

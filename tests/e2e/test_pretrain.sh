@@ -63,6 +63,10 @@ expect "[ $(grep -c '^    predicted:' "$TMP/ex.out") -eq 2 ]" "examples predicte
 # 3. resume: 10 steps, then continue to 20
 "$CLI" pretrain "${COMMON[@]}" --out "$TMP/b" --steps 10 "$TXT" >/dev/null 2>"$TMP/b1.err"
 expect "[ $? -eq 0 ]" "first half failed: $(tail -2 "$TMP/b1.err")"
+# the curves' elapsed_s (last column) must run on across the resume: mark the first half's
+# last row with a large clock value; the resumed rows must start from it
+awk -F, 'BEGIN { OFS = "," } NR > 1 && $1 == 10 { $NF = "1000.000" } { print }' "$TMP/b/curves.csv" \
+  >"$TMP/b/curves.tmp" && mv "$TMP/b/curves.tmp" "$TMP/b/curves.csv"
 "$CLI" pretrain "${COMMON[@]}" --out "$TMP/b" --steps 20 --resume "$TXT" >/dev/null 2>"$TMP/b2.err"
 expect "[ $? -eq 0 ]" "resumed half failed: $(tail -2 "$TMP/b2.err")"
 expect "grep -q 'resumed at step 10' '$TMP/b2.err'" "no resume message: $(cat "$TMP/b2.err")"
@@ -70,6 +74,8 @@ ra=$(awk -F, '$1 == 20 {print $2, $3}' "$TMP/a/curves.csv")
 rb=$(awk -F, '$1 == 20 {print $2, $3}' "$TMP/b/curves.csv")
 expect "[ -n '$ra' ] && [ '$ra' = '$rb' ]" "resumed run differs at step 20: '$ra' vs '$rb'"
 expect "[ $(grep -c '^0,' "$TMP/b/curves.csv") -eq 1 ]" "resumed curves.csv lost or duplicated rows"
+e20=$(awk -F, '$1 == 20 { print $NF }' "$TMP/b/curves.csv")
+expect "awk -v e='$e20' 'BEGIN { exit !(e >= 1000) }'" "elapsed_s at step 20 restarted after resume: '$e20'"
 
 # 4. errors
 "$CLI" pretrain "${COMMON[@]}" --out "$TMP/c" --steps 2 "$TMP/nope.txt" >/dev/null 2>"$TMP/c.err"
