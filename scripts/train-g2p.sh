@@ -11,7 +11,7 @@
 # names the previous stage's OUT/best):
 #   1 configs/g2p-bytetransformer.json        from scratch, lower-case inputs
 #   2 configs/g2p-bytetransformer-cases.json  lower + upper case (any case works)
-#   3 configs/g2p-bytetransformer-long.json   20,000 more steps, lower + upper
+#   3 configs/g2p-bytetransformer-long40k.json  40,000 more steps, lower + upper
 #   4 configs/g2p-bytetransformer-long-qat.json  quantization-aware fine-tune
 # If the last stage has a "qat" block, its best model is exported with
 # `edgeseq export --int8` to LAST_OUT/int8 and that int8 folder is the model
@@ -43,7 +43,7 @@ export EDGESEQ_ISA="${EDGESEQ_ISA-avx2}"
 BUILD="${BUILD:-build}"
 DATA="${DATA:-data}"
 default_stages="configs/g2p-bytetransformer.json configs/g2p-bytetransformer-cases.json
-  configs/g2p-bytetransformer-long.json configs/g2p-bytetransformer-long-qat.json"
+  configs/g2p-bytetransformer-long40k.json configs/g2p-bytetransformer-long-qat.json"
 if [ -n "${CONFIG:-}" ]; then
   STAGES="$CONFIG"
   [ "${CONFIG2:-none}" != none ] && STAGES="$STAGES $CONFIG2"
