@@ -4,4 +4,4 @@
 # See RESULTS.md for the time it takes and the numbers it gives.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-STAGES="configs/g2p-bytetransformer.json configs/g2p-bytetransformer-cases.json configs/g2p-bytetransformer-long.json configs/g2p-bytetransformer-long-qat.json" exec bash scripts/train-g2p.sh --ship
+STAGES="configs/g2p-bytetransformer.json configs/g2p-bytetransformer-cases.json configs/g2p-bytetransformer-long40k.json configs/g2p-bytetransformer-long-qat.json" exec bash scripts/train-g2p.sh --ship

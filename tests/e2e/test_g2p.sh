@@ -56,16 +56,17 @@ per=$(jget "$ev" per); per2=$(jget "$ev" per_no_stress)
 echo "eval on the excerpt's 14 test words: WER $wer PER $per, stress removed $wer2 / $per2"
 check 'awk -v a="$wer2" -v b="$wer" -v c="$per2" -v d="$per" "BEGIN{exit !(a <= b && c <= d)}"' \
   "stress removed must not be worse"
-# golden for models/g2p-cmudict as shipped (int8 QAT export, beam 4, float beam): 5/14 words
-# wrong both ways, 11 phone edits / 85 (9 / 85 stress removed). (The previous, weaker float model
-# got 4/14 here: 14 words are far too few to rank models; this pins the shipped bytes.)
+# golden for models/g2p-cmudict as shipped (session 5: int8 QAT export of the 40,000-step
+# recipe, beam 4, float beam): 5/14 words wrong both ways, 9 phone edits / 85 (8 / 85 stress
+# removed); the scalar reference kernels give the same. (The session-2 model got 5/14, 11 / 9
+# edits: 14 words are far too few to rank models; this pins the shipped bytes.)
 # Set with the AVX2 kernels, so they are pinned to them (EDGESEQ_ISA=avx2): the AVX-512 ones sum
 # in other lane orders, and a last-bit difference may flip a beam choice (not a regression).
 if [ "$MODEL" = "$SRC/models/g2p-cmudict" ]; then
   if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo; then
     evg="$(EDGESEQ_ISA=avx2 "$CLI" eval -m "$MODEL" --task g2p --data "$tmp/data" --split test --beam 4 \
            --threads 1 --json)"
-    check 'grep -q "\"words_wrong\": 5, \"words_wrong_no_stress\": 5, \"phone_edits\": 11, \"phone_edits_no_stress\": 9, \"ref_phones\": 85," <<<"$evg"' \
+    check 'grep -q "\"words_wrong\": 5, \"words_wrong_no_stress\": 5, \"phone_edits\": 9, \"phone_edits_no_stress\": 8, \"ref_phones\": 85," <<<"$evg"' \
       "golden numbers of the shipped model changed: $evg"
   else
     echo "no AVX2 + FMA here: golden numbers of the shipped model not checked"
