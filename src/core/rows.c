@@ -15,8 +15,10 @@ void es_gather_rows(void *base, size_t stride, size_t live, void *tmp, const int
     char *b = base, *t = tmp;
     for (int r = 0; r < n_rows; r++) {
         const int p = parent[r];
-        if (p != r && clobbered(parent, n_rows, p))
-            memcpy(t + (size_t)p * stride, b + (size_t)p * stride, live);
+        if (p == r || !clobbered(parent, n_rows, p)) continue;
+        int seen = 0; /* saved already for an earlier child */
+        for (int q = 0; q < r && !seen; q++) seen = parent[q] == p;
+        if (!seen) memcpy(t + (size_t)p * stride, b + (size_t)p * stride, live);
     }
     for (int r = 0; r < n_rows; r++) {
         const int p = parent[r];
